@@ -134,7 +134,8 @@ def load_lut(path: str | Path, expect_input_size: tuple[int, int] | None = None)
     """
     path = Path(path)
     if not path.is_file():
-        raise LUTError(f"LUT {path}: no such file; measure one with `linas lut measure --out {path}`")
+        raise LUTError(f"LUT {path}: no such file; measure one with "
+                       f"`linas lut measure --out {path}`")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -184,7 +185,7 @@ def lut_from_dict(data: Any, source: str = "<memory>") -> LUT:
                 stats[stat][i, c] = _number(entry[stat], f"{where}: layer_{i}.{key}.{stat}",
                                             positive=stat != "std_ms")
             if "count" in entry:
-                count[i, c] = int(entry["count"])
+                count[i, c] = _count(entry["count"], f"{where}: layer_{i}.{key}.count")
             else:
                 has["count"] = False
     fixed_ms, fixed_std = _parse_fixed(data.get("fixed"), where)
@@ -236,6 +237,12 @@ def _number(value: Any, where: str, positive: bool) -> float:
     return v
 
 
+def _count(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise LUTError(f"{where} is {value!r}; it must be an int >= 1; re-measure this entry")
+    return value
+
+
 def _parse_fixed(block: Any, where: str) -> tuple[float | None, float | None]:
     if block is None:
         return None, None
@@ -257,7 +264,10 @@ def _parse_interactions(block: Any, where: str) -> tuple[np.ndarray | None, str 
         name = f"layer_{i}-layer_{i + 1}"
         if name not in pairs:
             raise LUTError(f"{where}: interactions lack the pair '{name}'")
-        arr = np.asarray(pairs[name], dtype=float)
+        try:
+            arr = np.asarray(pairs[name], dtype=float)
+        except (TypeError, ValueError):  # ragged or non-numeric nested lists
+            arr = np.full((0,), np.nan)
         if arr.shape != (NUM_CHOICES, NUM_CHOICES) or not np.all(np.isfinite(arr)):
             raise LUTError(f"{where}: interactions '{name}' must be a finite 21x21 matrix, got "
                            f"shape {arr.shape}")

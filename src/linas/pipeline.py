@@ -1,0 +1,292 @@
+"""The demo pipeline: stages wired from one frozen config; the CLI is a thin layer over it.
+
+Stages: data -> encoder features -> LUTs -> search -> Pareto -> final model -> report. Each
+writes its artefacts into the run directory atomically; the search checkpoints every epoch
+and resumes when rerun with the same directory and config.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from linas._errors import ConfigError
+from linas.data import generate_sealer_dataset, load_dataset, load_tensors, split_indices
+from linas.distill import FinalTrainConfig, evaluate_model, train_final
+from linas.export import export_onnx, onnx_parity
+from linas.latency import LUT, LUTLatencyModel, find_luts, load_lut, save_lut
+from linas.latency.lut import write_json_atomic
+from linas.latency.measure import time_module
+from linas.lutcli import measure_supernet_lut
+from linas.pareto.stage import Evaluated, ParetoConfig, device_front, pick_for_evaluation
+from linas.progress import Reporter
+from linas.search import (
+    BilevelSearch,
+    DeviceTarget,
+    FeatureSet,
+    SearchConfig,
+    cache_features,
+    evaluate_choices,
+)
+from linas.space import Arch, SearchSpace
+from linas.supernet import Supernet, load_encoder
+
+LOCAL_DEVICE = "local_torch_cpu"
+BUDGET_MS = 160.0  # C3: 100 images in 16 s
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Everything the demo run depends on (written to ``config.json``)."""
+
+    out: Path
+    lut_dir: Path | None = None
+    seed: int = 0
+    n_images: int = 320
+    size: tuple[int, int] = (128, 128)
+    encoder_weights: str = "auto"
+    budget_ms: float = BUDGET_MS
+    lut_warmup: int = 3
+    lut_repeat: int = 15
+    e2e_warmup: int = 10
+    e2e_repeat: int = 50
+    threads: int | None = None
+    search: SearchConfig = field(default_factory=SearchConfig)
+    pareto: ParetoConfig = field(default_factory=ParetoConfig)
+    final: FinalTrainConfig = field(default_factory=FinalTrainConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["out"], d["lut_dir"] = str(self.out), None if self.lut_dir is None else str(self.lut_dir)
+        return d
+
+
+@dataclass
+class Run:
+    """State passed between stages."""
+
+    cfg: DemoConfig
+    rep: Reporter
+    timings: dict[str, float] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.rep.info(f"[bold]stage[/bold] {name}")
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 2)
+
+
+def quick_config(cfg: DemoConfig) -> DemoConfig:
+    """A tiny configuration for smoke tests (seconds, not minutes); not the real demo."""
+    return replace(cfg, n_images=24, size=(64, 64), lut_warmup=1, lut_repeat=3, e2e_warmup=1,
+                   e2e_repeat=3,
+                   search=replace(cfg.search, warmup_epochs=1, search_epochs=2, soft_epochs=1,
+                                  batch_size=8),
+                   pareto=replace(cfg.pareto, n_candidates=60, n_evaluate=8),
+                   final=replace(cfg.final, epochs=1, batch_size=8))
+
+
+def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Run every stage of the demo and write ``results.json``, ``report.md`` and plots."""
+    run = Run(cfg, reporter or Reporter())
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(cfg.out / "config.json", cfg.to_json())
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    with run.stage("data"):
+        data = prepare_data(run)
+    with run.stage("encoder_features"):
+        net, splits = prepare_features(run, data)
+    with run.stage("luts"):
+        luts = prepare_luts(run, net)
+    with run.stage("search"):
+        state = run_search(run, net, splits, luts)
+    with run.stage("pareto"):
+        devices = run_pareto(run, net, splits, luts, state.logits.numpy())
+    with run.stage("final"):
+        final = run_final(run, net, splits, luts[LOCAL_DEVICE], devices[LOCAL_DEVICE])
+    run.results.update(devices=devices, final=final, timings_s=run.timings)
+    from linas.report import write_report
+
+    write_report(cfg.out, run.results, luts)
+    write_json_atomic(cfg.out / "results.json", run.results)
+    return run.results
+
+
+def prepare_data(run: Run) -> dict[str, Any]:
+    """Synthesise (or reuse) the sealer dataset and load it as tensors per split."""
+    cfg = run.cfg
+    root = cfg.out / "data"
+    meta = root / "dataset.json"
+    fresh = not meta.is_file() or json.loads(meta.read_text()).get("seed") != cfg.seed or \
+        json.loads(meta.read_text()).get("n_images") != cfg.n_images
+    if fresh:
+        shutil.rmtree(root, ignore_errors=True)
+        generate_sealer_dataset(root, cfg.n_images, cfg.size, cfg.seed)
+    ds = load_dataset("folder", root, size=cfg.size)
+    idx = split_indices(len(ds), seed=cfg.seed)
+    tensors = {name: load_tensors(ds, ix) for name, ix in idx.items()}
+    run.results.update(search_space_size=SearchSpace().size, input_size=list(cfg.size),
+                       dataset={"root": str(root), "classes": list(ds.class_names),
+                                "splits": {k: int(len(v)) for k, v in idx.items()}})
+    return {"ds": ds, "tensors": tensors}
+
+
+def prepare_features(run: Run, data: dict[str, Any]) -> tuple[Supernet, dict[str, FeatureSet]]:
+    """Build the supernet, freeze the encoder and cache its features for every split."""
+    encoder, loaded = load_encoder(run.cfg.encoder_weights)
+    if loaded == "random" and run.cfg.encoder_weights == "auto":
+        run.rep.info("encoder weights: ImageNet not available offline, using random (recorded)")
+    run.results["encoder_weights"] = loaded
+    ds = data["ds"]
+    net = Supernet(ds.num_classes, encoder)
+    net.freeze_encoder()
+    splits: dict[str, FeatureSet] = {}
+    total = sum(int(t[0].shape[0]) for t in data["tensors"].values())
+    with run.rep.task("caching encoder features", total) as advance:
+        for name, (images, masks) in data["tensors"].items():
+            splits[name] = cache_features(net.encoder, images, masks, progress=advance)
+    run.results["num_classes"] = ds.num_classes
+    run.results["ignore_index"] = ds.ignore_index
+    return net, splits
+
+
+def prepare_luts(run: Run, net: Supernet) -> dict[str, LUT]:
+    """Measure this machine's LUT (torch eager, CPU, with its fixed part) and load the others."""
+    cfg = run.cfg
+    lut_dir = cfg.out / "luts"
+    local_path = lut_dir / f"{LOCAL_DEVICE}.json"
+    if local_path.is_file():
+        local = load_lut(local_path, expect_input_size=cfg.size)
+        run.rep.info(f"reusing measured LUT {local_path}")
+    else:
+        local = measure_local_lut(run, net, local_path)
+    luts = {LOCAL_DEVICE: local}
+    if cfg.lut_dir is not None:
+        for path in find_luts([cfg.lut_dir]):
+            lut = load_lut(path)
+            if lut.name in luts:
+                raise ConfigError(f"LUT {path}: device name '{lut.name}' is used twice; rename it")
+            luts[lut.name] = lut
+            shutil.copyfile(path, lut_dir / path.name)
+    return luts
+
+
+def measure_local_lut(run: Run, net: Supernet, path: Path) -> LUT:
+    """Time every candidate of every layer, plus the fixed part, on this machine."""
+    cfg = run.cfg
+    lut = measure_supernet_lut(net, cfg.size, cfg.lut_warmup, cfg.lut_repeat, cfg.threads,
+                               LOCAL_DEVICE, run.rep)
+    save_lut(lut, path)
+    return load_lut(path)
+
+
+def run_search(run: Run, net: Supernet, splits: dict[str, FeatureSet], luts: dict[str, LUT]):
+    """Bi-level search over every device at once, checkpointed each epoch."""
+    cfg = run.cfg
+    devices = [DeviceTarget(name, LUTLatencyModel(lut), cfg.budget_ms)
+               for name, lut in luts.items()]
+    search = BilevelSearch(net, devices, cfg.search, run.results.get("ignore_index", 255))
+    ckpt_dir = cfg.out / "checkpoints"
+    ckpt_dir.mkdir(exist_ok=True)
+    ckpt, hist = ckpt_dir / "search.pt", ckpt_dir / "search_history.json"
+    if ckpt.is_file() and hist.is_file():
+        search.load(ckpt, json.loads(hist.read_text()))
+        run.rep.info(f"resuming search from {ckpt} at epoch {search.state.epoch}")
+
+    def on_epoch(state: Any) -> None:
+        search.save(ckpt)
+        write_json_atomic(hist, state.history)
+
+    steps = search.steps_per_epoch(splits["train"]) * (search.total_epochs - search.state.epoch)
+    with run.rep.task("searching (bi-level)", steps) as advance:
+        state = search.run(splits["train"], splits["arch_val"], on_epoch,
+                           on_step=lambda: advance(1))
+    run.results["search"] = {"config": asdict(cfg.search), "history": state.history,
+                             "argmax_arch": str(state.best_arch()),
+                             "devices": {d.name: {"target_ms": d.target_ms} for d in devices}}
+    return state
+
+
+def run_pareto(run: Run, net: Supernet, splits: dict[str, FeatureSet], luts: dict[str, LUT],
+               logits: np.ndarray) -> dict[str, Any]:
+    """Sample, evaluate by weight sharing, and build every device's front and selection."""
+    cfg = run.cfg
+    models = {name: LUTLatencyModel(lut) for name, lut in luts.items()}
+    tables = {name: m.exhaustive() for name, m in models.items()}
+
+    def latencies(choices: np.ndarray) -> np.ndarray:
+        return np.stack([m.predict(choices) for m in models.values()], axis=1)
+
+    picked = pick_for_evaluation(logits, list(tables.values()), cfg.pareto, latencies)
+    num_classes = run.results["num_classes"]
+    miou = np.zeros(len(picked))
+    with run.rep.task("weight-sharing evaluation", len(picked)) as advance:
+        for i, choices in enumerate(picked):
+            miou[i], _ = evaluate_choices(net, splits["arch_val"], choices.tolist(), num_classes,
+                                          run.results.get("ignore_index", 255))
+            advance(1)
+    evaluated = Evaluated(picked, miou)
+    devices: dict[str, Any] = {}
+    for name, model in models.items():
+        info = device_front(evaluated, model, cfg.budget_ms, tables[name])
+        info["lut"] = luts[name].source
+        info["decoder_only"] = not model.end_to_end
+        devices[name] = info
+    write_json_atomic(cfg.out / "pareto.json",
+                      {"evaluated": [{"arch": str(a), "miou": float(m)} for a, m in
+                                     zip(map(_arch, picked), miou, strict=True)],
+                       "devices": {k: {"front": v["front"], "hypervolume": v["hypervolume"],
+                                       "hv_reference": v["hv_reference"]}
+                                   for k, v in devices.items()}})
+    return devices
+
+
+def _arch(choices: np.ndarray) -> Arch:
+    return Arch(tuple(int(c) for c in choices))
+
+
+def run_final(run: Run, net: Supernet, splits: dict[str, FeatureSet], lut: LUT,
+              device: dict[str, Any]) -> dict[str, Any]:
+    """Train the local device's selected architecture from supernet weights, test, export,
+    time end to end and give the C3 verdict."""
+    cfg = run.cfg
+    arch = Arch.parse(device["selected"]["arch"])
+    model = net.extract(arch)
+    steps = cfg.final.epochs * -(-len(splits["train"]) // cfg.final.batch_size)
+    with run.rep.task("final training", steps) as advance:
+        history = train_final(model, splits["train"], cfg.final,
+                              run.results.get("ignore_index", 255), on_step=lambda: advance(1))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              str(cfg.out / "checkpoints" / "final.safetensors"))
+    metrics = evaluate_model(model, splits["test"], run.results["num_classes"],
+                             run.results.get("ignore_index", 255))
+    onnx_path = export_onnx(model, cfg.size, cfg.out / "model.onnx")
+    parity = onnx_parity(model, onnx_path, cfg.size, threads=cfg.threads)
+    stats = time_module(model, torch.randn(1, 3, *cfg.size), cfg.e2e_warmup, cfg.e2e_repeat,
+                        cfg.threads)
+    predicted = LUTLatencyModel(lut).latency(arch)
+    per_image = stats.mean_ms
+    return {"device": LOCAL_DEVICE, "arch": str(arch), "test_miou": metrics["miou"],
+            "per_class_iou": metrics["per_class_iou"],
+            "class_names": run.results["dataset"]["classes"],
+            "pixel_accuracy": metrics["pixel_accuracy"], "train_history": history,
+            "onnx": str(onnx_path), "onnx_max_abs_diff": parity,
+            "measured_latency_ms": per_image, "measured_latency_std_ms": stats.std_ms,
+            "predicted_latency_ms": predicted,
+            "prediction_error_pct": 100.0 * (predicted - per_image) / per_image,
+            "images_per_16s": 16000.0 / per_image,
+            "meets_c3": bool(per_image <= cfg.budget_ms and 16000.0 / per_image >= 100.0)}

@@ -1,0 +1,31 @@
+"""Progress bars (rich) that can be silenced with ``--quiet``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class Reporter:
+    """Prints stage messages and shows progress bars unless quiet."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.console = Console(stderr=True, quiet=quiet)
+
+    def info(self, message: str) -> None:
+        self.console.print(message)
+
+    @contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        """A progress bar; yields ``advance(n)``."""
+        if self.quiet:
+            yield lambda n=1: None
+            return
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=self.console, transient=False) as bar:
+            task_id = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task_id, n)
