@@ -140,7 +140,7 @@ def prepare_data(run: Run) -> dict[str, Any]:
     idx = split_indices(len(ds), seed=cfg.seed)
     tensors = {name: load_tensors(ds, ix) for name, ix in idx.items()}
     run.results.update(search_space_size=SearchSpace().size, input_size=list(cfg.size),
-                       dataset={"root": str(root), "classes": list(ds.class_names),
+                       dataset={"root": str(root), "classes": list(ds.class_names or ()),
                                 "splits": {k: int(len(v)) for k, v in idx.items()}})
     return {"ds": ds, "tensors": tensors}
 

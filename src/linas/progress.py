@@ -23,9 +23,17 @@ class Reporter:
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
         """A progress bar; yields ``advance(n)``."""
         if self.quiet:
-            yield lambda n=1: None
+            yield _ignore
             return
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=self.console, transient=False) as bar:
             task_id = bar.add_task(description, total=total)
-            yield lambda n=1: bar.advance(task_id, n)
+
+            def advance(n: int = 1) -> None:
+                bar.advance(task_id, n)
+
+            yield advance
+
+
+def _ignore(n: int = 1) -> None:
+    """The advance callback of a silenced progress bar."""

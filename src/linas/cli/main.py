@@ -123,7 +123,8 @@ def lut_check(
 def entrypoint() -> None:
     """Console script: run the app, turning user errors into one line and exit code 2."""
     try:
-        app(standalone_mode=False)
+        # with standalone_mode=False click returns the exit code of typer.Exit instead of exiting
+        code = app(standalone_mode=False)
     except LinasError as exc:
         if _DEBUG["on"]:
             raise
@@ -141,3 +142,4 @@ def entrypoint() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

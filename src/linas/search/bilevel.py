@@ -29,11 +29,11 @@ from linas.supernet import Supernet
 class SearchConfig:
     """Hyper-parameters of the bi-level search (all recorded in the run's config)."""
 
-    warmup_epochs: int = 2
-    search_epochs: int = 6
+    warmup_epochs: int = 6
+    search_epochs: int = 8
     soft_epochs: int = 1
     batch_size: int = 16
-    lr_weights: float = 1e-3
+    lr_weights: float = 2e-3
     lr_arch: float = 3e-3
     weight_decay: float = 1e-4
     lambda_latency: float = 1.0

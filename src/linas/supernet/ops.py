@@ -46,6 +46,7 @@ class EdgeConv(nn.Module):
         super().__init__()
         sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
         kernel = torch.stack([sobel_x, sobel_x.t()])  # (2, 3, 3)
+        self.sobel: torch.Tensor
         self.register_buffer("sobel", kernel.repeat(c_in, 1, 1).unsqueeze(1))  # (2C, 1, 3, 3)
         self.c_in = c_in
         self.conv = _up_conv(2 * c_in, c_out, 3)

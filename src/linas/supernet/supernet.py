@@ -86,7 +86,8 @@ class Supernet(nn.Module):
 
     def candidate(self, layer: int, choice: int) -> Candidate:
         """The candidate module of (layer, choice), as it runs in the model."""
-        return self.layers[layer].candidates[choice]
+        mixed: MixedOp = self.layers[layer]  # type: ignore[assignment]
+        return mixed.candidates[choice]  # type: ignore[return-value]
 
     def extract(self, arch: Arch) -> SegmentationModel:
         """A plain static model for ``arch`` (deep copies; no MixedOps)."""

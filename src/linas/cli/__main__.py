@@ -1,0 +1,5 @@
+"""``python -m linas.cli``: same as the ``linas`` console script."""
+
+from linas.cli.main import entrypoint
+
+entrypoint()
