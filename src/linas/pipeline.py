@@ -70,10 +70,31 @@ class DemoConfig:
         d["out"], d["lut_dir"] = str(self.out), None if self.lut_dir is None else str(self.lut_dir)
         return d
 
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> DemoConfig:
+        """Inverse of :meth:`to_json` (a run directory's ``config.json``)."""
+        d = dict(d)
+        d["out"] = Path(d["out"])
+        d["lut_dir"] = None if d.get("lut_dir") is None else Path(d["lut_dir"])
+        d["size"] = tuple(d["size"])
+        d["search"] = SearchConfig(**d["search"])
+        d["pareto"] = ParetoConfig(**d["pareto"])
+        d["final"] = FinalTrainConfig(**d["final"])
+        return cls(**d)
+
+    @classmethod
+    def load(cls, out: Path) -> DemoConfig:
+        """The config of an existing run directory (its ``config.json``)."""
+        path = out / "config.json"
+        if not path.is_file():
+            raise ConfigError(f"run directory {out}: lacks config.json; start it with "
+                              "`linas search --out DIR` or `linas demo --out DIR`")
+        return replace(cls.from_json(json.loads(path.read_text())), out=out)
+
 
 @dataclass
 class Run:
-    """State passed between stages."""
+    """State passed between stages; ``results`` accumulates into ``results.json``."""
 
     cfg: DemoConfig
     rep: Reporter
@@ -86,6 +107,44 @@ class Run:
         start = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - start, 2)
+
+    def save_results(self) -> None:
+        """Merge this run's results into ``results.json`` (atomic)."""
+        path = self.cfg.out / "results.json"
+        old = json.loads(path.read_text()) if path.is_file() else {}
+        timings = {**old.get("timings_s", {}), **self.timings}
+        write_json_atomic(path, {**old, **self.results, "timings_s": timings})
+
+
+@dataclass
+class Context:
+    """What every stage after data preparation works on."""
+
+    net: Supernet
+    splits: dict[str, FeatureSet]
+    luts: dict[str, LUT]
+
+
+def start_run(cfg: DemoConfig, reporter: Reporter | None, write_config: bool = True) -> Run:
+    """Create the run directory, record the config, set threads and seeds."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    if write_config:
+        write_json_atomic(cfg.out / "config.json", cfg.to_json())
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    return Run(cfg, reporter or Reporter())
+
+
+def prepare(run: Run) -> Context:
+    """Data, cached encoder features and the LUTs of every device."""
+    with run.stage("data"):
+        data = prepare_data(run)
+    with run.stage("encoder_features"):
+        net, splits = prepare_features(run, data)
+    with run.stage("luts"):
+        luts = prepare_luts(run, net)
+    return Context(net, splits, luts)
 
 
 def quick_config(cfg: DemoConfig) -> DemoConfig:
@@ -100,30 +159,75 @@ def quick_config(cfg: DemoConfig) -> DemoConfig:
 
 def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> dict[str, Any]:
     """Run every stage of the demo and write ``results.json``, ``report.md`` and plots."""
-    run = Run(cfg, reporter or Reporter())
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(cfg.out / "config.json", cfg.to_json())
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    with run.stage("data"):
-        data = prepare_data(run)
-    with run.stage("encoder_features"):
-        net, splits = prepare_features(run, data)
-    with run.stage("luts"):
-        luts = prepare_luts(run, net)
+    run = start_run(cfg, reporter)
+    ctx = prepare(run)
     with run.stage("search"):
-        state = run_search(run, net, splits, luts)
+        state = run_search(run, ctx.net, ctx.splits, ctx.luts)
     with run.stage("pareto"):
-        devices = run_pareto(run, net, splits, luts, state.logits.numpy())
+        devices = run_pareto(run, ctx.net, ctx.splits, ctx.luts, state.logits.numpy())
     with run.stage("final"):
-        final = run_final(run, net, splits, luts[LOCAL_DEVICE], devices[LOCAL_DEVICE])
-    run.results.update(devices=devices, final=final, timings_s=run.timings)
+        final = run_final(run, ctx.net, ctx.splits, ctx.luts[LOCAL_DEVICE],
+                          devices[LOCAL_DEVICE])
+    return finish(run, ctx, devices, final)
+
+
+def finish(run: Run, ctx: Context, devices: dict[str, Any],
+           final: dict[str, Any]) -> dict[str, Any]:
+    """Write ``results.json``, ``report.md`` and the plots."""
     from linas.report import write_report
 
-    write_report(cfg.out, run.results, luts)
-    write_json_atomic(cfg.out / "results.json", run.results)
+    run.results.update(devices=devices, final=final, timings_s=run.timings)
+    write_report(run.cfg.out, run.results, ctx.luts)
+    write_json_atomic(run.cfg.out / "results.json", run.results)
     return run.results
+
+
+def run_search_stage(cfg: DemoConfig, reporter: Reporter | None = None) -> dict[str, Any]:
+    """``linas search``: prepare and search, checkpointing into ``cfg.out``."""
+    run = start_run(cfg, reporter)
+    ctx = prepare(run)
+    with run.stage("search"):
+        run_search(run, ctx.net, ctx.splits, ctx.luts)
+    run.save_results()
+    return run.results
+
+
+def resume_searched(out: Path, reporter: Reporter | None = None) -> tuple[Run, Context, Any]:
+    """Rebuild a searched run from its directory: config, data, features, LUTs, supernet."""
+    cfg = DemoConfig.load(out)
+    run = start_run(cfg, reporter, write_config=False)
+    old = out / "results.json"
+    if old.is_file():
+        run.results.update(json.loads(old.read_text()))
+    ctx = prepare(run)
+    with run.stage("search"):  # completes an unfinished search, else only loads it
+        state = run_search(run, ctx.net, ctx.splits, ctx.luts)
+    return run, ctx, state
+
+
+def run_pareto_stage(out: Path, reporter: Reporter | None = None) -> dict[str, Any]:
+    """``linas pareto``: fronts per device from a searched run directory."""
+    run, ctx, state = resume_searched(out, reporter)
+    with run.stage("pareto"):
+        run.results["devices"] = run_pareto(run, ctx.net, ctx.splits, ctx.luts,
+                                            state.logits.numpy())
+    run.save_results()
+    return run.results
+
+
+def run_train_stage(out: Path, device: str = LOCAL_DEVICE,
+                    reporter: Reporter | None = None) -> dict[str, Any]:
+    """``linas train``: final training of ``device``'s selected architecture."""
+    run, ctx, _ = resume_searched(out, reporter)
+    devices = run.results.get("devices")
+    if not devices:
+        raise ConfigError(f"run {out}: has no fronts yet; run `linas pareto --run {out}` first")
+    if device not in devices:
+        raise ConfigError(f"--device '{device}': not in run {out}; devices: "
+                          f"{', '.join(devices)}")
+    with run.stage("final"):
+        final = run_final(run, ctx.net, ctx.splits, ctx.luts[device], devices[device], device)
+    return finish(run, ctx, devices, final)
 
 
 def prepare_data(run: Run) -> dict[str, Any]:
@@ -147,6 +251,7 @@ def prepare_data(run: Run) -> dict[str, Any]:
 
 def prepare_features(run: Run, data: dict[str, Any]) -> tuple[Supernet, dict[str, FeatureSet]]:
     """Build the supernet, freeze the encoder and cache its features for every split."""
+    torch.manual_seed(run.cfg.seed)  # a random encoder is the same in every stage command
     encoder, loaded = load_encoder(run.cfg.encoder_weights)
     if loaded == "random" and run.cfg.encoder_weights == "auto":
         run.rep.info("encoder weights: ImageNet not available offline, using random (recorded)")
@@ -260,7 +365,7 @@ def _arch(choices: np.ndarray) -> Arch:
 
 
 def run_final(run: Run, net: Supernet, splits: dict[str, FeatureSet], lut: LUT,
-              device: dict[str, Any]) -> dict[str, Any]:
+              device: dict[str, Any], device_name: str = LOCAL_DEVICE) -> dict[str, Any]:
     """Train the local device's selected architecture from supernet weights, test, export,
     time end to end and give the C3 verdict."""
     cfg = run.cfg
@@ -280,7 +385,7 @@ def run_final(run: Run, net: Supernet, splits: dict[str, FeatureSet], lut: LUT,
                         cfg.threads)
     predicted = LUTLatencyModel(lut).latency(arch)
     per_image = stats.mean_ms
-    return {"device": LOCAL_DEVICE, "arch": str(arch), "test_miou": metrics["miou"],
+    return {"device": device_name, "arch": str(arch), "test_miou": metrics["miou"],
             "per_class_iou": metrics["per_class_iou"],
             "class_names": run.results["dataset"]["classes"],
             "pixel_accuracy": metrics["pixel_accuracy"], "train_history": history,

@@ -55,8 +55,7 @@ def demo(
     from linas.pipeline import DemoConfig, quick_config, run_demo
     from linas.progress import Reporter
 
-    if lut_dir is not None and not lut_dir.is_dir():
-        raise ConfigError(f"--lut-dir {lut_dir}: no such folder; pass a folder of LUT .json files")
+    _check_lut_dir(lut_dir)
     cfg = DemoConfig(out=out, lut_dir=lut_dir, seed=seed, encoder_weights=encoder_weights)
     if quick:
         cfg = quick_config(cfg)
@@ -67,6 +66,64 @@ def demo(
                f"final {fin['arch']} test mIoU {fin['test_miou']:.3f}, "
                f"{fin['measured_latency_ms']:.1f} ms/image measured "
                f"(C3 {'met' if fin['meets_c3'] else 'NOT met'}); see {out / 'report.md'}")
+
+
+@app.command()
+def search(
+    out: Annotated[Path, typer.Option(help="Run directory to write.")],
+    lut_dir: Annotated[Path | None, typer.Option(help="Folder of further device LUTs.")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    encoder_weights: Annotated[str, typer.Option()] = "auto",
+    quick: Annotated[bool, typer.Option(help="Tiny smoke-test run.")] = False,
+    quiet: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Prepare data and LUTs and run the search (checkpointed; rerun to resume)."""
+    from linas.pipeline import DemoConfig, quick_config, run_search_stage
+    from linas.progress import Reporter
+
+    _check_lut_dir(lut_dir)
+    cfg = DemoConfig(out=out, lut_dir=lut_dir, seed=seed, encoder_weights=encoder_weights)
+    res = run_search_stage(quick_config(cfg) if quick else cfg, Reporter(quiet))
+    typer.echo(f"search done: argmax architecture {res['search']['argmax_arch']}; "
+               f"next: linas pareto --run {out}")
+
+
+@app.command()
+def pareto(
+    run: Annotated[Path, typer.Option(help="A searched run directory.")],
+    quiet: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Sample, evaluate by weight sharing, and write every device's front and selection."""
+    from linas.pipeline import run_pareto_stage
+    from linas.progress import Reporter
+
+    res = run_pareto_stage(run, Reporter(quiet))
+    for name, dev in res["devices"].items():
+        sel = dev["selected"]
+        typer.echo(f"{name}: front {len(dev['front'])} points, HV {dev['hypervolume']:.4g}; "
+                   f"selected {sel['arch']} ({sel['latency_ms']:.3g} ms, mIoU "
+                   f"{sel['miou']:.3f}, budget {'met' if sel['meets_budget'] else 'NOT met'})")
+
+
+@app.command()
+def train(
+    run: Annotated[Path, typer.Option(help="A run directory with fronts.")],
+    device: Annotated[str, typer.Option(help="Device whose selection to train.")] =
+    "local_torch_cpu",
+    quiet: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Train, test, export and time the selected architecture of one device."""
+    from linas.pipeline import run_train_stage
+    from linas.progress import Reporter
+
+    fin = run_train_stage(run, device, Reporter(quiet))["final"]
+    typer.echo(f"{fin['arch']}: test mIoU {fin['test_miou']:.3f}, "
+               f"{fin['measured_latency_ms']:.1f} ms/image on this machine; ONNX {fin['onnx']}")
+
+
+def _check_lut_dir(lut_dir: Path | None) -> None:
+    if lut_dir is not None and not lut_dir.is_dir():
+        raise ConfigError(f"--lut-dir {lut_dir}: no such folder; pass a folder of LUT .json files")
 
 
 @data_app.command("synth")
