@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,11 +20,12 @@ LINAS = [sys.executable, "-m", "linas.cli"]
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, reference_luts) -> tuple[Path, dict]:
+def demo_run(tmp_path_factory, reference_luts) -> Iterator[tuple[Path, dict]]:
     out = tmp_path_factory.mktemp("demo")
     cfg = quick_config(DemoConfig(out=out, lut_dir=reference_luts, seed=1,
                                   encoder_weights="random"))
-    return out, run_demo(cfg, Reporter(quiet=True))
+    yield out, run_demo(cfg, Reporter(quiet=True))
+    shutil.rmtree(out)  # the supernet checkpoint alone is ~2 GB
 
 
 def test_results_contract(demo_run):

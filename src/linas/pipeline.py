@@ -24,6 +24,7 @@ from linas._errors import ConfigError
 from linas.data import generate_sealer_dataset, load_dataset, load_tensors, split_indices
 from linas.distill import FinalTrainConfig, evaluate_model, train_final
 from linas.export import export_onnx, onnx_parity
+from linas.hypernet_stage import check_strategy, hypernet_fronts, search_hypernet
 from linas.latency import LUT, LUTLatencyModel, find_luts, load_lut, save_lut
 from linas.latency.lut import write_json_atomic
 from linas.latency.measure import time_module
@@ -34,6 +35,7 @@ from linas.search import (
     BilevelSearch,
     DeviceTarget,
     FeatureSet,
+    HypernetConfig,
     SearchConfig,
     cache_features,
     evaluate_choices,
@@ -43,6 +45,7 @@ from linas.supernet import Supernet, load_encoder
 
 LOCAL_DEVICE = "local_torch_cpu"
 BUDGET_MS = 160.0  # C3: 100 images in 16 s
+CHECKPOINT_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class DemoConfig:
     e2e_repeat: int = 50
     threads: int | None = None
     search: SearchConfig = field(default_factory=SearchConfig)
+    strategy: str = "bilevel"  # search strategy: bilevel (baseline) | hypernet (I1)
+    holdout: str | None = None  # hypernet: device left out of training, swept zero-shot
+    hypernet: HypernetConfig = field(default_factory=HypernetConfig)
     pareto: ParetoConfig = field(default_factory=ParetoConfig)
     final: FinalTrainConfig = field(default_factory=FinalTrainConfig)
 
@@ -78,6 +84,7 @@ class DemoConfig:
         d["lut_dir"] = None if d.get("lut_dir") is None else Path(d["lut_dir"])
         d["size"] = tuple(d["size"])
         d["search"] = SearchConfig(**d["search"])
+        d["hypernet"] = HypernetConfig(**d.get("hypernet", {}))
         d["pareto"] = ParetoConfig(**d["pareto"])
         d["final"] = FinalTrainConfig(**d["final"])
         return cls(**d)
@@ -164,7 +171,7 @@ def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> dict[str, Any
     with run.stage("search"):
         state = run_search(run, ctx.net, ctx.splits, ctx.luts)
     with run.stage("pareto"):
-        devices = run_pareto(run, ctx.net, ctx.splits, ctx.luts, state.logits.numpy())
+        devices = run_fronts(run, ctx, state)
     with run.stage("final"):
         final = run_final(run, ctx.net, ctx.splits, ctx.luts[LOCAL_DEVICE],
                           devices[LOCAL_DEVICE])
@@ -209,8 +216,7 @@ def run_pareto_stage(out: Path, reporter: Reporter | None = None) -> dict[str, A
     """``linas pareto``: fronts per device from a searched run directory."""
     run, ctx, state = resume_searched(out, reporter)
     with run.stage("pareto"):
-        run.results["devices"] = run_pareto(run, ctx.net, ctx.splits, ctx.luts,
-                                            state.logits.numpy())
+        run.results["devices"] = run_fronts(run, ctx, state)
     run.save_results()
     return run.results
 
@@ -300,8 +306,12 @@ def measure_local_lut(run: Run, net: Supernet, path: Path) -> LUT:
 
 
 def run_search(run: Run, net: Supernet, splits: dict[str, FeatureSet], luts: dict[str, LUT]):
-    """Bi-level search over every device at once, checkpointed each epoch."""
+    """Bi-level search over every device at once, checkpointed each epoch (or, with
+    ``strategy="hypernet"``, the hypernetwork search of :mod:`linas.hypernet_stage`)."""
     cfg = run.cfg
+    check_strategy(cfg.strategy, cfg.holdout)
+    if cfg.strategy == "hypernet":
+        return search_hypernet(run, net, splits, luts)
     devices = [DeviceTarget(name, LUTLatencyModel(lut), cfg.budget_ms)
                for name, lut in luts.items()]
     search = BilevelSearch(net, devices, cfg.search, run.results.get("ignore_index", 255))
@@ -312,9 +322,16 @@ def run_search(run: Run, net: Supernet, splits: dict[str, FeatureSet], luts: dic
         search.load(ckpt, json.loads(hist.read_text()))
         run.rep.info(f"resuming search from {ckpt} at epoch {search.state.epoch}")
 
+    last_save = [time.perf_counter()]
+
     def on_epoch(state: Any) -> None:
-        search.save(ckpt)
-        write_json_atomic(hist, state.history)
+        # the checkpoint holds the whole supernet and its optimizer (~2 GB): write it at most
+        # once a minute, and always after the last epoch, so resuming loses < 1 min of work
+        done = state.epoch >= search.total_epochs
+        if done or time.perf_counter() - last_save[0] >= CHECKPOINT_EVERY_S:
+            search.save(ckpt)
+            write_json_atomic(hist, state.history)
+            last_save[0] = time.perf_counter()
 
     steps = search.steps_per_epoch(splits["train"]) * (search.total_epochs - search.state.epoch)
     with run.rep.task("searching (bi-level)", steps) as advance:
@@ -324,6 +341,14 @@ def run_search(run: Run, net: Supernet, splits: dict[str, FeatureSet], luts: dic
                              "argmax_arch": str(state.best_arch()),
                              "devices": {d.name: {"target_ms": d.target_ms} for d in devices}}
     return state
+
+
+def run_fronts(run: Run, ctx: Context, state: Any) -> dict[str, Any]:
+    """The Pareto stage of the run's search strategy: a preference sweep per device for a
+    hypernet run, else the baseline sampling of :func:`run_pareto` from the logits."""
+    if run.cfg.strategy == "hypernet":
+        return hypernet_fronts(run, ctx.net, ctx.splits, ctx.luts, state)
+    return run_pareto(run, ctx.net, ctx.splits, ctx.luts, state.logits.numpy())
 
 
 def run_pareto(run: Run, net: Supernet, splits: dict[str, FeatureSet], luts: dict[str, LUT],
