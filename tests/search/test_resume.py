@@ -59,3 +59,17 @@ def test_resume_matches_uninterrupted(tmp_path):
     final = resumed.run(train, val)
     assert torch.allclose(final.logits, full.logits, atol=1e-6)
     assert [h["argmax_arch"] for h in final.history] == [h["argmax_arch"] for h in full.history]
+
+
+def test_finetuned_encoder_is_trained_when_not_frozen():
+    torch.manual_seed(0)
+    net = Supernet(num_classes=3)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(4, 3, 32, 32, generator=gen)
+    masks = torch.randint(0, 3, (4, 32, 32), generator=gen)
+    data = FeatureSet(masks=masks, images=images, encoder=net.encoder)
+    before = net.encoder.features.conv0.weight.detach().clone()
+    _, _, devices = tiny_setup()
+    cfg = SearchConfig(warmup_epochs=1, search_epochs=0, batch_size=4, seed=0)
+    BilevelSearch(net, devices, cfg).run(data, data)
+    assert not torch.equal(before, net.encoder.features.conv0.weight)

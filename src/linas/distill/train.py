@@ -32,15 +32,15 @@ def train_final(model: SegmentationModel, train: FeatureSet, config: FinalTrainC
     """Train the decoder of ``model`` (the encoder stays as it is in ``train``) with CE and a
     cosine learning-rate schedule; returns per-epoch mean losses."""
     gen = torch.Generator().manual_seed(config.seed)
-    params = [p for n, p in model.named_parameters()
-              if not n.startswith("encoder.") and p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad]  # a frozen encoder has none
     opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * -(-len(train) // config.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
     history: list[dict[str, Any]] = []
     for epoch in range(config.epochs):
         model.train()
-        model.encoder.eval()  # frozen BN statistics in the encoder
+        if not any(p.requires_grad for p in model.encoder.parameters()):
+            model.encoder.eval()  # a frozen encoder keeps its BN statistics
         losses = []
         for feats, masks in train.batches(config.batch_size, gen):
             loss = segmentation_ce(model.decode(feats), masks, ignore_index)

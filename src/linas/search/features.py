@@ -27,6 +27,7 @@ class FeatureSet:
         return int(self.masks.shape[0])
 
     def batch(self, idx: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Encoder features (five maps) and masks of the images at ``idx``."""
         if self.feats is not None:
             return [f[idx] for f in self.feats], self.masks[idx]
         if self.images is None or self.encoder is None:
