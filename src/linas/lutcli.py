@@ -1,50 +1,311 @@
-"""LUT measurement as a command: build the candidates and time them on this machine."""
+"""LUT measurement and validation as commands: the glue between the supernet and
+:mod:`linas.latency` (which times any module it is handed and never imports the supernet).
+
+* :func:`measure_supernet_lut` times the 105 candidates and the fixed part in a runtime and
+  optionally adds interaction terms (``fit`` from end-to-end runs, or ``full`` pairs).
+* :func:`validate_lut` times held-out extracted architectures end to end and reports
+  (a) op sum, (b) + fixed part, (c) + interactions.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
+from torch import nn
 
-from linas._errors import ConfigError
-from linas.latency import LUT, save_lut
+from linas._errors import ConfigError, LUTError
+from linas.latency import LUT, load_lut, save_lut
+from linas.latency.interactions import fit_interactions, measure_pairs, pair_interactions
+from linas.latency.lut import write_json_atomic
 from linas.latency.measure import measure_lut
+from linas.latency.runtimes import (
+    OnnxModelRuntime,
+    Runner,
+    Runtime,
+    export_onnx_bytes,
+    get_runtime,
+)
+from linas.latency.validate import (
+    check_disjoint,
+    format_table,
+    sample_architectures,
+    time_architectures,
+    validation_report,
+)
 from linas.progress import Reporter
-from linas.space import NUM_CHOICES, SearchSpace
+from linas.space import LAYERS, NUM_CHOICES, Arch, SearchSpace, choices_to_ids, ids_to_choices
 from linas.supernet import FixedPart, Supernet
+from linas.supernet.supernet import SegmentationModel
 
-RUNTIMES = ("torch",)
+INTERACTION_METHODS = ("none", "fit", "full")
+FIT_SEED = 1_000  # architectures sampled for fitting; validation uses VALIDATE_SEED
+VALIDATE_SEED = 2_000
+FIT_ARCHS = 40
+DEMO_FIT_ARCHS = 24  # the demo's local LUT: a fit that costs well under a minute
 
 
 def measure_command(out: Path, size: tuple[int, int], runtime: str, device: str,
                     threads: int | None, warmup: int, repeat: int, name: str | None,
-                    quiet: bool) -> Path:
-    """Measure a v2 LUT with its fixed part and write it to ``out``."""
-    if runtime not in RUNTIMES:
-        raise ConfigError(f"--runtime '{runtime}': supported here: {', '.join(RUNTIMES)}")
-    if device != "cpu" and not (device == "cuda" and torch.cuda.is_available()):
-        raise ConfigError(f"--device '{device}': not available on this machine; use cpu")
+                    quiet: bool, interactions: str = "none", fit_archs: int = FIT_ARCHS) -> Path:
+    """Measure a v2 LUT with its fixed part (and optional interactions); write it to ``out``."""
+    if interactions not in INTERACTION_METHODS:
+        raise ConfigError(f"--interactions '{interactions}': valid: "
+                          f"{', '.join(INTERACTION_METHODS)}")
     if warmup < 0 or repeat < 3:
         raise ConfigError("--warmup must be >= 0 and --repeat >= 3 (IQR filtering needs samples)")
+    if interactions == "fit" and fit_archs < 10:
+        raise ConfigError(f"--fit-archs {fit_archs}: need >= 10 architectures to fit")
+    rt = get_runtime(runtime, device, threads)
     rep = Reporter(quiet)
-    net = Supernet(num_classes=3).to(device).eval()
+    net = _supernet(device)
     lut = measure_supernet_lut(net, size, warmup, repeat, threads,
-                               name or f"local_{runtime}_{device}", rep)
+                               name or f"local_{runtime}_{device}", rep, runtime=rt,
+                               interactions=interactions, fit_archs=fit_archs)
     save_lut(lut, out)
-    rep.info(f"wrote {out}")
+    rep.info(f"wrote {out} in {lut.provenance['build_s']['total']:.0f} s")
     return out
 
 
+def _supernet(device: str) -> Supernet:
+    torch.manual_seed(0)  # weights do not change dense-op latency, but keep runs identical
+    return Supernet(num_classes=3).to(device).eval()
+
+
 def measure_supernet_lut(net: Supernet, size: tuple[int, int], warmup: int, repeat: int,
-                         threads: int | None, hardware: str, rep: Reporter) -> LUT:
-    """Time the 105 candidates of ``net`` and its fixed part at input ``size``."""
+                         threads: int | None, hardware: str, rep: Reporter,
+                         runtime: Runtime | None = None, interactions: str = "none",
+                         fit_archs: int = FIT_ARCHS) -> LUT:
+    """Time the 105 candidates of ``net`` and its fixed part at input ``size`` in ``runtime``.
+
+    Args:
+        net: the supernet whose candidates run in the model.
+        size: input (H, W).
+        warmup: untimed calls per entry.
+        repeat: timed calls per entry.
+        threads: intra-op threads (used when ``runtime`` is None: torch on ``net``'s device).
+        hardware: the device name recorded.
+        rep: progress reporter.
+        runtime: where to time; default torch eager on ``net``'s device.
+        interactions: ``none``, ``fit`` (ridge fit on ``fit_archs`` end-to-end runs) or
+            ``full`` (every adjacent pair timed).
+        fit_archs: fitting sample size for ``fit``.
+
+    Returns:
+        The LUT; ``provenance['build_s']`` holds the build times in seconds.
+    """
     h, w = size
     dev = next(net.parameters()).device
+    rt = runtime or get_runtime("torch", dev.type, threads)
+    inputs = _layer_inputs(size, dev)
+    start = time.perf_counter()
+    with rep.task(f"measuring LUT ({hardware}, {rt.name})", len(inputs) * NUM_CHOICES + 1) as adv:
+        lut = measure_lut(lambda layer, c: (net.candidate(layer, c), inputs[layer]), hardware,
+                          size, warmup, repeat, threads,
+                          fixed=lambda: (_fixed_part(net, rt, size),
+                                         torch.randn(1, 3, h, w, device=dev)),
+                          progress=lambda done, total: adv(1), runtime=rt)
+    ops_s = time.perf_counter() - start
+    if interactions == "fit":
+        lut = add_fitted_interactions(lut, net, rt, fit_archs, FIT_SEED, warmup, repeat, rep)
+    elif interactions == "full":
+        lut = add_pair_interactions(lut, net, rt, warmup, repeat, rep)
+    total = time.perf_counter() - start
+    lut.provenance["build_s"] = {"ops_and_fixed": round(ops_s, 1),
+                                 "interactions": round(total - ops_s, 1),
+                                 "total": round(total, 1)}
+    return lut
+
+
+def _fixed_part(net: Supernet, runtime: Runtime, size: tuple[int, int]) -> nn.Module:
+    """The fixed part as the runtime should time it (see :class:`_GraphFixedPart`)."""
+    return _GraphFixedPart(net, size) if isinstance(runtime, OnnxModelRuntime) else FixedPart(net)
+
+
+class _GraphFixedPart(nn.Module):
+    """:class:`FixedPart` for graph runtimes: encoder, the four skip fusions and the classifier.
+
+    FixedPart feeds zeros to the classifier, which an ONNX exporter folds into a constant,
+    dropping the encoder and fusions with it. Here the decoder activations are random buffers,
+    every fusion output is a graph output, and the classifier's input is scaled by a
+    data-dependent scalar (one tiny multiply), so nothing can be folded away.
+    """
+
+    def __init__(self, net: Supernet, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.encoder, self.head = net.encoder, net.head
+        gen = torch.Generator().manual_seed(0)
+        for i, spec in enumerate(LAYERS):
+            shape = (1, spec.c_out, size[0] // spec.out_stride, size[1] // spec.out_stride)
+            self.register_buffer(f"act{i}", torch.rand(shape, generator=gen))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feats = self.encoder(x)
+        acts = [getattr(self, f"act{i}") for i in range(len(LAYERS))]
+        fused = [self.head.fuse(i, acts[i], feats) for i in range(len(LAYERS) - 1)]
+        scale = 1.0 + 0.0 * x[:, :1, :1, :1]  # (1, 1, 1, 1), data-dependent
+        return (*fused, self.head.classifier(acts[-1] * scale))
+
+
+def _layer_inputs(size: tuple[int, int], dev: torch.device) -> list[torch.Tensor]:
     # layer i sees the previous output: C_in at half its own output size
-    inputs = [torch.randn(1, s.c_in, h // (2 * s.out_stride), w // (2 * s.out_stride), device=dev)
-              for s in SearchSpace().layers]
-    with rep.task(f"measuring LUT ({hardware})", len(inputs) * NUM_CHOICES + 1) as adv:
-        return measure_lut(lambda layer, c: (net.candidate(layer, c), inputs[layer]), hardware,
-                           size, warmup, repeat, threads,
-                           fixed=lambda: (FixedPart(net), torch.randn(1, 3, h, w, device=dev)),
-                           progress=lambda done, total: adv(1))
+    h, w = size
+    return [torch.randn(1, s.c_in, h // (2 * s.out_stride), w // (2 * s.out_stride), device=dev)
+            for s in SearchSpace().layers]
+
+
+def add_fitted_interactions(lut: LUT, net: Supernet, runtime: Runtime, n_archs: int, seed: int,
+                            warmup: int, repeat: int, rep: Reporter) -> LUT:
+    """Time ``n_archs`` seeded random architectures end to end and fit the pair terms."""
+    choices = sample_architectures(n_archs, seed)
+    prepare = ArchRunners(net, runtime, lut.input_size)
+    with rep.task(f"end-to-end timing of {n_archs} fitting architectures", n_archs) as adv:
+        measured = time_architectures(prepare, choices, runtime, warmup, repeat,
+                                      tick=lambda: adv(1))
+    fit = fit_interactions(lut.mean_ms, lut.fixed_ms or 0.0, choices, measured)
+    prov = {**lut.provenance, "interactions": {
+        "method": "fit", "seed": seed, "n_archs": n_archs, "alpha": fit.alpha,
+        "cv_mape": fit.cv_mape, "intercept_ms": fit.intercept,
+        "layer_scales": [round(float(s), 4) for s in fit.scales],
+        "arch_ids": choices_to_ids(choices).tolist()}}
+    return replace(lut, interactions=fit.pairs, interaction_method="fit", provenance=prov)
+
+
+def add_pair_interactions(lut: LUT, net: Supernet, runtime: Runtime, warmup: int, repeat: int,
+                          rep: Reporter) -> LUT:
+    """Time every adjacent candidate pair back to back; interactions = pair - (a + b)."""
+    inputs = _layer_inputs(lut.input_size, next(net.parameters()).device)
+
+    def make_pair(i: int, a: int, b: int) -> tuple[nn.Module, torch.Tensor]:
+        return nn.Sequential(net.candidate(i, a), net.candidate(i + 1, b)), inputs[i]
+
+    with rep.task("measuring adjacent pairs", 4 * NUM_CHOICES ** 2) as adv:
+        pair_ms = measure_pairs(make_pair, runtime, warmup, repeat, tick=lambda: adv(1))
+    prov = {**lut.provenance, "interactions": {"method": "full", "warmup": warmup,
+                                               "repeat": repeat}}
+    return replace(lut, interactions=pair_interactions(pair_ms, lut.mean_ms),
+                   interaction_method="full", provenance=prov)
+
+
+class ArchRunners:
+    """Prepares the end-to-end runner of an architecture's extracted model in a runtime.
+
+    Torch runs ``Supernet.extract(arch)``. ONNX runtimes run one ONNX graph of the whole
+    model, stitched from the encoder exported once and the architecture's decoder (exporting
+    DenseNet121 afresh per architecture would take seconds each); the graph computes exactly
+    what the extracted model computes.
+    """
+
+    def __init__(self, net: Supernet, runtime: Runtime, size: tuple[int, int]) -> None:
+        self.net, self.runtime = net, runtime
+        dev = next(net.parameters()).device
+        self.x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0)).to(dev)
+        self._encoder_onnx: bytes | None = None
+
+    def __call__(self, choices: Sequence[int]) -> Runner:
+        arch = Arch(tuple(int(c) for c in choices))
+        if not isinstance(self.runtime, OnnxModelRuntime):
+            return self.runtime.prepare(self.net.extract(arch), self.x)
+        return self.runtime.prepare_onnx(self.onnx(arch), self.x)
+
+    def onnx(self, arch: Arch) -> bytes:
+        """The serialised ONNX graph of ``arch``'s whole model (encoder + decoder)."""
+        import onnx
+        from onnx import compose
+
+        if self._encoder_onnx is None:
+            self._encoder_onnx = export_onnx_bytes(_Encoder(self.net).eval(), (self.x,),
+                                                   ["input"], _FEATS)
+        with torch.no_grad():
+            feats = tuple(self.net.encoder.eval()(self.x.cpu()))
+        dec = export_onnx_bytes(_Decoder(self.net, arch).eval(), feats, _FEATS, ["output"])
+        merged = compose.merge_models(onnx.load_from_string(self._encoder_onnx),
+                                      onnx.load_from_string(dec),
+                                      io_map=[(f, f) for f in _FEATS], prefix1="enc/",
+                                      prefix2="dec/")
+        return bytes(merged.SerializeToString())
+
+
+_FEATS = tuple(f"feat{i}" for i in range(5))
+
+
+class _Encoder(nn.Module):
+    def __init__(self, net: Supernet) -> None:
+        super().__init__()
+        self.encoder = net.encoder
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.encoder(x))  # five maps, shallow to deep
+
+
+class _Decoder(nn.Module):
+    """The decoder of ``arch`` exactly as in :class:`SegmentationModel` (shared weights)."""
+
+    def __init__(self, net: Supernet, arch: Arch) -> None:
+        super().__init__()
+        layers = nn.ModuleList(net.candidate(i, c) for i, c in enumerate(arch.choices))
+        self.model = SegmentationModel(net.encoder, layers, net.head, arch)
+
+    def forward(self, *feats: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(list(feats))
+
+
+def validate_lut(lut: LUT, n_archs: int, seed: int = VALIDATE_SEED, warmup: int | None = None,
+                 repeat: int | None = None, rep: Reporter | None = None) -> dict[str, Any]:
+    """Time ``n_archs`` held-out architectures end to end and compare with ``lut``.
+
+    Uses the runtime, device, threads and input size of the LUT's provenance. Architectures
+    the LUT's interactions were fitted on are excluded (checked by id).
+
+    Raises:
+        LUTError: when the LUT has no provenance runtime (e.g. a reference v1 table).
+    """
+    rep = rep or Reporter(quiet=True)
+    prov = lut.provenance
+    if "runtime" not in prov:
+        raise LUTError(f"LUT {lut.source}: no provenance runtime, so it cannot be validated "
+                       "here; measure one with `linas lut measure`")
+    runtime = get_runtime(str(prov["runtime"]), str(prov.get("device_type", "cpu")),
+                          prov.get("threads"))
+    fit_ids = (prov.get("interactions") or {}).get("arch_ids", [])
+    choices = sample_architectures(n_archs, seed, exclude=fit_ids)
+    check_disjoint(_ids_to_choices(fit_ids), choices)
+    net = _supernet(runtime.device)
+    prepare = ArchRunners(net, runtime, lut.input_size)
+    with rep.task(f"end-to-end timing of {n_archs} architectures ({runtime.name})",
+                  n_archs) as adv:
+        measured = time_architectures(prepare, choices, runtime, _or(warmup, lut.warmup, 3),
+                                      _or(repeat, lut.repeat, 10), tick=lambda: adv(1))
+    report = validation_report(lut, choices, measured, runtime.name)
+    report.update(lut=lut.source, input_size=list(lut.input_size), seed=seed,
+                  threads=runtime.threads_used(),
+                  archs=[{"arch": str(Arch(tuple(int(c) for c in row))), "measured_ms": float(m)}
+                         for row, m in zip(choices, measured, strict=True)])
+    return report
+
+
+def _or(value: int | None, fallback: int | None, default: int) -> int:
+    return value if value is not None else (fallback if fallback is not None else default)
+
+
+def _ids_to_choices(ids: list[int]) -> np.ndarray | None:
+    return ids_to_choices(np.asarray(ids, dtype=np.int64)) if ids else None
+
+
+def validate_command(lut_path: Path, n_archs: int, out: Path | None, seed: int,
+                     warmup: int | None, repeat: int | None, quiet: bool) -> dict[str, Any]:
+    """``linas lut validate``: load, validate, print the table and write the JSON."""
+    if n_archs < 2:
+        raise ConfigError(f"--archs {n_archs}: need >= 2 architectures for rank correlations")
+    lut = load_lut(lut_path)
+    report = validate_lut(lut, n_archs, seed, warmup, repeat, Reporter(quiet))
+    print(format_table(report))
+    if out is not None:
+        write_json_atomic(out, report)
+    return report
+

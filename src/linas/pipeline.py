@@ -28,8 +28,17 @@ from linas.hypernet_stage import check_strategy, hypernet_fronts, search_hyperne
 from linas.latency import LUT, LUTLatencyModel, find_luts, load_lut, save_lut
 from linas.latency.lut import write_json_atomic
 from linas.latency.measure import time_module
-from linas.lutcli import measure_supernet_lut
-from linas.pareto.stage import Evaluated, ParetoConfig, device_front, pick_for_evaluation
+from linas.lutcli import DEMO_FIT_ARCHS, measure_supernet_lut
+from linas.pareto.stage import (
+    Evaluated,
+    ParetoConfig,
+    check_pareto_strategy,
+    device_front,
+    exact_latencies,
+    finish_search_info,
+    pick_for_evaluation,
+    pick_zero_cost,
+)
 from linas.progress import Reporter
 from linas.search import (
     BilevelSearch,
@@ -58,6 +67,7 @@ class DemoConfig:
     n_images: int = 320
     size: tuple[int, int] = (128, 128)
     encoder_weights: str = "auto"
+    finetune_encoder: bool = False  # frozen (default) allows caching the encoder's features
     budget_ms: float = BUDGET_MS
     lut_warmup: int = 3
     lut_repeat: int = 15
@@ -145,12 +155,13 @@ def start_run(cfg: DemoConfig, reporter: Reporter | None, write_config: bool = T
 
 def prepare(run: Run) -> Context:
     """Data, cached encoder features and the LUTs of every device."""
+    external = load_external_luts(run.cfg)  # fail on a bad LUT before any expensive work
     with run.stage("data"):
         data = prepare_data(run)
     with run.stage("encoder_features"):
         net, splits = prepare_features(run, data)
     with run.stage("luts"):
-        luts = prepare_luts(run, net)
+        luts = prepare_luts(run, net, external)
     return Context(net, splits, luts)
 
 
@@ -212,9 +223,18 @@ def resume_searched(out: Path, reporter: Reporter | None = None) -> tuple[Run, C
     return run, ctx, state
 
 
-def run_pareto_stage(out: Path, reporter: Reporter | None = None) -> dict[str, Any]:
-    """``linas pareto``: fronts per device from a searched run directory."""
+def run_pareto_stage(out: Path, reporter: Reporter | None = None,
+                     strategy: str | None = None) -> dict[str, Any]:
+    """``linas pareto``: fronts per device from a searched run directory; ``strategy``
+    (``baseline`` | ``zero-cost``) overrides the run config's Pareto strategy."""
+    if strategy is not None:
+        check_pareto_strategy(strategy)
     run, ctx, state = resume_searched(out, reporter)
+    if strategy is not None:
+        if strategy != "baseline" and run.cfg.strategy == "hypernet":
+            raise ConfigError(f"run {out}: a hypernet run sweeps preferences; --strategy "
+                              f"{strategy} applies to bilevel runs only")
+        run.cfg = replace(run.cfg, pareto=replace(run.cfg.pareto, strategy=strategy))
     with run.stage("pareto"):
         run.results["devices"] = run_fronts(run, ctx, state)
     run.save_results()
@@ -264,6 +284,10 @@ def prepare_features(run: Run, data: dict[str, Any]) -> tuple[Supernet, dict[str
     run.results["encoder_weights"] = loaded
     ds = data["ds"]
     net = Supernet(ds.num_classes, encoder)
+    run.results["encoder_mode"] = "finetuned" if run.cfg.finetune_encoder else "frozen"
+    if run.cfg.finetune_encoder:  # features change every step: encode each batch
+        return net, {name: FeatureSet(masks=masks, images=images, encoder=net.encoder)
+                     for name, (images, masks) in data["tensors"].items()}
     net.freeze_encoder()
     splits: dict[str, FeatureSet] = {}
     total = sum(int(t[0].shape[0]) for t in data["tensors"].values())
@@ -275,8 +299,25 @@ def prepare_features(run: Run, data: dict[str, Any]) -> tuple[Supernet, dict[str
     return net, splits
 
 
-def prepare_luts(run: Run, net: Supernet) -> dict[str, LUT]:
-    """Measure this machine's LUT (torch eager, CPU, with its fixed part) and load the others."""
+def load_external_luts(cfg: DemoConfig) -> dict[str, LUT]:
+    """Load and validate every LUT of ``cfg.lut_dir`` (the further devices), by name."""
+    luts: dict[str, LUT] = {}
+    if cfg.lut_dir is None:
+        return luts
+    paths = find_luts([cfg.lut_dir])
+    if not paths:
+        raise ConfigError(f"--lut-dir {cfg.lut_dir}: holds no .json LUT files")
+    for path in paths:
+        lut = load_lut(path)
+        if lut.name in luts or lut.name == LOCAL_DEVICE:
+            raise ConfigError(f"LUT {path}: device name '{lut.name}' is used twice; rename it")
+        luts[lut.name] = lut
+    return luts
+
+
+def prepare_luts(run: Run, net: Supernet, external: dict[str, LUT]) -> dict[str, LUT]:
+    """Measure this machine's LUT (torch eager, CPU, with its fixed part) and add the others,
+    copying each LUT used into the run directory."""
     cfg = run.cfg
     lut_dir = cfg.out / "luts"
     local_path = lut_dir / f"{LOCAL_DEVICE}.json"
@@ -285,22 +326,21 @@ def prepare_luts(run: Run, net: Supernet) -> dict[str, LUT]:
         run.rep.info(f"reusing measured LUT {local_path}")
     else:
         local = measure_local_lut(run, net, local_path)
-    luts = {LOCAL_DEVICE: local}
-    if cfg.lut_dir is not None:
-        for path in find_luts([cfg.lut_dir]):
-            lut = load_lut(path)
-            if lut.name in luts:
-                raise ConfigError(f"LUT {path}: device name '{lut.name}' is used twice; rename it")
-            luts[lut.name] = lut
-            shutil.copyfile(path, lut_dir / path.name)
-    return luts
+    for name, lut in external.items():
+        shutil.copyfile(lut.source, lut_dir / Path(lut.source).name)
+        if not lut.is_end_to_end:
+            run.rep.info(f"{name}: decoder-only LUT (no fixed part): its latencies, front and "
+                         "budget check cover the five decoder ops only, not end to end")
+    return {LOCAL_DEVICE: local, **external}
 
 
 def measure_local_lut(run: Run, net: Supernet, path: Path) -> LUT:
-    """Time every candidate of every layer, plus the fixed part, on this machine."""
+    """Time every candidate of every layer, plus the fixed part, on this machine, and fit the
+    adjacent-layer interaction terms from a small seeded sample of end-to-end runs (I4)."""
     cfg = run.cfg
     lut = measure_supernet_lut(net, cfg.size, cfg.lut_warmup, cfg.lut_repeat, cfg.threads,
-                               LOCAL_DEVICE, run.rep)
+                               LOCAL_DEVICE, run.rep, interactions="fit",
+                               fit_archs=DEMO_FIT_ARCHS)
     save_lut(lut, path)
     return load_lut(path)
 
@@ -361,8 +401,13 @@ def run_pareto(run: Run, net: Supernet, splits: dict[str, FeatureSet], luts: dic
     def latencies(choices: np.ndarray) -> np.ndarray:
         return np.stack([m.predict(choices) for m in models.values()], axis=1)
 
-    picked = pick_for_evaluation(logits, list(tables.values()), cfg.pareto, latencies)
     num_classes = run.results["num_classes"]
+    if check_pareto_strategy(cfg.pareto.strategy) == "zero-cost":
+        picked, search_info = pick_zero_cost(cfg.pareto, net, splits["train"], num_classes,
+                                             latencies, run.results.get("ignore_index", 255))
+    else:
+        picked = pick_for_evaluation(logits, list(tables.values()), cfg.pareto, latencies)
+        search_info = {"strategy": "baseline", "candidates": cfg.pareto.n_candidates}
     miou = np.zeros(len(picked))
     with run.rep.task("weight-sharing evaluation", len(picked)) as advance:
         for i, choices in enumerate(picked):
@@ -370,14 +415,16 @@ def run_pareto(run: Run, net: Supernet, splits: dict[str, FeatureSet], luts: dic
                                           run.results.get("ignore_index", 255))
             advance(1)
     evaluated = Evaluated(picked, miou)
+    run.results["pareto_search"] = finish_search_info(search_info, miou)
     devices: dict[str, Any] = {}
     for name, model in models.items():
-        info = device_front(evaluated, model, cfg.budget_ms, tables[name])
+        info = device_front(evaluated, model, cfg.budget_ms, exact_latencies(model))
         info["lut"] = luts[name].source
         info["decoder_only"] = not model.end_to_end
         devices[name] = info
     write_json_atomic(cfg.out / "pareto.json",
-                      {"evaluated": [{"arch": str(a), "miou": float(m)} for a, m in
+                      {"search": run.results["pareto_search"],
+                       "evaluated": [{"arch": str(a), "miou": float(m)} for a, m in
                                      zip(map(_arch, picked), miou, strict=True)],
                        "devices": {k: {"front": v["front"], "hypervolume": v["hypervolume"],
                                        "hv_reference": v["hv_reference"]}
@@ -396,6 +443,8 @@ def run_final(run: Run, net: Supernet, splits: dict[str, FeatureSet], lut: LUT,
     cfg = run.cfg
     arch = Arch.parse(device["selected"]["arch"])
     model = net.extract(arch)
+    if cfg.finetune_encoder:  # the extracted model trains its own copy of the encoder
+        splits = {k: replace(v, encoder=model.encoder) for k, v in splits.items()}
     steps = cfg.final.epochs * -(-len(splits["train"]) // cfg.final.batch_size)
     with run.rep.task("final training", steps) as advance:
         history = train_final(model, splits["train"], cfg.final,

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from linas._errors import ConfigError, LinasError
+from linas.cli.predictor import predictor_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="LINAS+: hardware-aware NAS of a segmentation decoder for many devices.")
@@ -17,8 +18,12 @@ data_app = typer.Typer(no_args_is_help=True, help="Datasets.")
 lut_app = typer.Typer(no_args_is_help=True, help="Latency look-up tables.")
 app.add_typer(data_app, name="data")
 app.add_typer(lut_app, name="lut")
+app.add_typer(predictor_app, name="predictor")
 
 _DEBUG = {"on": False}
+_STRATEGY_HELP = ("Search strategy: bilevel (baseline LINAS) | hypernet (one preference-"
+                  "conditioned hypernetwork for every device, I1).")
+_HOLDOUT_HELP = "hypernet: device left out of training; its front is generated zero-shot."
 
 
 @app.callback()
@@ -49,14 +54,20 @@ def demo(
     encoder_weights: Annotated[str, typer.Option(
         help="imagenet | random | auto | <state_dict file>.")] = "auto",
     quick: Annotated[bool, typer.Option(help="Tiny smoke-test run, not the real demo.")] = False,
+    finetune_encoder: Annotated[bool, typer.Option(
+        help="Train the encoder too (slow on a CPU; default: frozen, features cached).")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    strategy: Annotated[str, typer.Option(help=_STRATEGY_HELP)] = "bilevel",
+    holdout: Annotated[str | None, typer.Option(help=_HOLDOUT_HELP)] = None,
 ) -> None:
     """Synthesise data, measure this machine's LUT, search, build fronts, train and export."""
     from linas.pipeline import DemoConfig, quick_config, run_demo
     from linas.progress import Reporter
 
     _check_lut_dir(lut_dir)
-    cfg = DemoConfig(out=out, lut_dir=lut_dir, seed=seed, encoder_weights=encoder_weights)
+    check_strategy(strategy, holdout)
+    cfg = DemoConfig(out=out, lut_dir=lut_dir, seed=seed, encoder_weights=encoder_weights,
+                     strategy=strategy, holdout=holdout, finetune_encoder=finetune_encoder)
     if quick:
         cfg = quick_config(cfg)
     start = time.perf_counter()
@@ -76,28 +87,63 @@ def search(
     encoder_weights: Annotated[str, typer.Option()] = "auto",
     quick: Annotated[bool, typer.Option(help="Tiny smoke-test run.")] = False,
     quiet: Annotated[bool, typer.Option()] = False,
+    strategy: Annotated[str, typer.Option(help=_STRATEGY_HELP)] = "bilevel",
+    holdout: Annotated[str | None, typer.Option(help=_HOLDOUT_HELP)] = None,
+    train_mode: Annotated[str, typer.Option(
+        help="I2 weight step: soft (baseline) | single-path (one sampled subnet).")] = "soft",
+    path_sampler: Annotated[str, typer.Option(
+        help="single-path sampler: uniform | gumbel (hard sample of the logits).")] = "uniform",
+    calr: Annotated[str, typer.Option(
+        help="I2 complexity-aware LR: none | seed (0.5+0.5*flops/max) | dynas.")] = "none",
+    momentum: Annotated[str, typer.Option(
+        help="I2 optimizer state: shared | seed (3 FLOPs bins) | dynas (per op).")] = "shared",
+    split_layer: Annotated[int, typer.Option(
+        help="dynas momentum: layer (0-4) whose op choice picks the state.")] = 0,
 ) -> None:
     """Prepare data and LUTs and run the search (checkpointed; rerun to resume)."""
+    from dataclasses import replace
+
     from linas.pipeline import DemoConfig, quick_config, run_search_stage
     from linas.progress import Reporter
+    from linas.search import SearchConfig
 
     _check_lut_dir(lut_dir)
-    cfg = DemoConfig(out=out, lut_dir=lut_dir, seed=seed, encoder_weights=encoder_weights)
+    check_strategy(strategy, holdout)
+    fair = replace(SearchConfig(), train_mode=train_mode, path_sampler=path_sampler, calr=calr,
+                   momentum=momentum, split_layer=split_layer)
+    cfg = DemoConfig(out=out, lut_dir=lut_dir, seed=seed, encoder_weights=encoder_weights,
+                     strategy=strategy, holdout=holdout, search=fair)
     res = run_search_stage(quick_config(cfg) if quick else cfg, Reporter(quiet))
-    typer.echo(f"search done: argmax architecture {res['search']['argmax_arch']}; "
-               f"next: linas pareto --run {out}")
+    done = (f"hypernetwork trained on {len(res['search']['train_devices'])} devices"
+            if strategy == "hypernet" else
+            f"argmax architecture {res['search']['argmax_arch']}")
+    typer.echo(f"search done: {done}; next: linas pareto --run {out}")
 
 
 @app.command()
 def pareto(
     run: Annotated[Path, typer.Option(help="A searched run directory.")],
     quiet: Annotated[bool, typer.Option()] = False,
+    strategy: Annotated[str | None, typer.Option(
+        help="Candidates: baseline (1,000 sampled, 100 evaluated) | zero-cost (I3: 10,000 "
+             "scored by NEAR + LUT latency, 500 pre-filtered, 100 evaluated). Default: the "
+             "run config's (baseline).")] = None,
 ) -> None:
-    """Sample, evaluate by weight sharing, and write every device's front and selection."""
+    """Sample, evaluate by weight sharing, and write every device's front and selection.
+
+    A hypernet run (``linas search --strategy hypernet``) sweeps preferences per device instead
+    of sampling candidates.
+    """
     from linas.pipeline import run_pareto_stage
     from linas.progress import Reporter
 
-    res = run_pareto_stage(run, Reporter(quiet))
+    res = run_pareto_stage(run, Reporter(quiet), strategy)
+    info = res.get("pareto_search", {})
+    if info.get("strategy") == "zero-cost":
+        typer.echo(f"zero-cost: {info['sampled']} scored by {info['proxy']} in "
+                   f"{info['scoring_s']} s, {info['prefiltered']} pre-filtered, "
+                   f"{info['evaluated']} evaluated; proxy vs mIoU Spearman "
+                   f"{info.get('proxy_spearman_rho_evaluated')}")
     for name, dev in res["devices"].items():
         sel = dev["selected"]
         typer.echo(f"{name}: front {len(dev['front'])} points, HV {dev['hypervolume']:.4g}; "
@@ -119,6 +165,13 @@ def train(
     fin = run_train_stage(run, device, Reporter(quiet))["final"]
     typer.echo(f"{fin['arch']}: test mIoU {fin['test_miou']:.3f}, "
                f"{fin['measured_latency_ms']:.1f} ms/image on this machine; ONNX {fin['onnx']}")
+
+
+def check_strategy(strategy: str, holdout: str | None) -> None:
+    """Validate ``--strategy`` and ``--holdout`` before any work (see linas.hypernet_stage)."""
+    from linas.hypernet_stage import check_strategy as check
+
+    check(strategy, holdout)
 
 
 def _check_lut_dir(lut_dir: Path | None) -> None:
@@ -153,12 +206,55 @@ def lut_measure(
     warmup: Annotated[int, typer.Option()] = 5,
     repeat: Annotated[int, typer.Option()] = 30,
     name: Annotated[str | None, typer.Option(help="Device name recorded in the LUT.")] = None,
+    interactions: Annotated[str, typer.Option(
+        help="Adjacent-layer terms: none | fit (from end-to-end runs) | full (every pair).")
+    ] = "none",
+    fit_archs: Annotated[int, typer.Option(help="Architectures timed for --interactions fit.")
+                         ] = 40,
     quiet: Annotated[bool, typer.Option()] = False,
 ) -> None:
-    """Time every decoder candidate (and the fixed part) on this machine."""
+    """Time every decoder candidate (and the fixed part) on this machine in one runtime
+    (torch | onnxruntime | openvino)."""
     from linas.lutcli import measure_command
 
-    measure_command(out, parse_size(size), runtime, device, threads, warmup, repeat, name, quiet)
+    measure_command(out, parse_size(size), runtime, device, threads, warmup, repeat, name, quiet,
+                    interactions, fit_archs)
+
+
+@lut_app.command("validate")
+def lut_validate(
+    lut: Annotated[Path, typer.Option(help="A LUT measured on this machine (schema v2).")],
+    archs: Annotated[int, typer.Option(help="Held-out architectures to time end to end.")] = 50,
+    out: Annotated[Path | None, typer.Option(help="JSON report to write.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out sample.")] = 2000,
+    warmup: Annotated[int | None, typer.Option(help="Default: the LUT's.")] = None,
+    repeat: Annotated[int | None, typer.Option(help="Default: the LUT's.")] = None,
+    quiet: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Time random extracted architectures end to end in the LUT's runtime and report MAPE,
+    Spearman, Kendall and within-10% of (a) op sum, (b) + fixed part, (c) + interactions."""
+    from linas.lutcli import validate_command
+
+    validate_command(lut, archs, out, seed, warmup, repeat, quiet)
+
+
+@lut_app.command("fingerprint")
+def lut_fingerprint(
+    out: Annotated[Path, typer.Option(help="Fingerprint file to write (JSON).")],
+    size: Annotated[str, typer.Option(help="Input size HxW.")] = "128x128",
+    runtime: Annotated[str, typer.Option(help="torch | onnxruntime | openvino.")] = "torch",
+    device: Annotated[str, typer.Option(help="cpu | cuda (torch only).")] = "cpu",
+    threads: Annotated[int | None, typer.Option(help="Intra-op threads.")] = None,
+    warmup: Annotated[int, typer.Option()] = 5,
+    repeat: Annotated[int, typer.Option()] = 30,
+    name: Annotated[str | None, typer.Option(help="Device name recorded in the file.")] = None,
+) -> None:
+    """Time the 10 reference architectures (decoder only) on this machine, for onboarding
+    with `linas predictor onboard --fingerprint`."""
+    from linas.cli.predictor import fingerprint_command
+
+    fingerprint_command(out, parse_size(size), runtime, device, threads, warmup, repeat, name)
+    typer.echo(f"wrote {out}")
 
 
 @lut_app.command("check")

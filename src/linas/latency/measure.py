@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from linas.latency.lut import LUT
+from linas.latency.runtimes import Runner, Runtime, TorchRuntime
 from linas.space import NUM_CHOICES, NUM_LAYERS
 
 Candidate = tuple[nn.Module, torch.Tensor]
@@ -200,16 +201,13 @@ def _chunks(repeat: int, rounds: int) -> list[int]:
 def time_interleaved(candidates: Sequence[Candidate], warmup: int, repeat: int,
                      rounds: int = 5, tick: Callable[[], None] | None = None
                      ) -> list[TimingStats]:
-    """Time several modules round-robin so slow drift spreads evenly over all of them.
+    """Time several torch modules round-robin (see :func:`time_runners`) in eager mode.
 
-    Every candidate is warmed up first; then the ``repeat`` timed calls of each are split into
-    ``rounds`` chunks, and each round times one chunk of every candidate, starting at a
-    different candidate each round (rotation) so no candidate is always first after a switch.
-    One untimed call precedes each chunk to re-warm caches after switching candidates.
-    Runs under ``torch.inference_mode()``; the caller sets the thread count.
+    Runs under ``torch.inference_mode()``; modules are put in eval mode (restored afterwards);
+    the caller sets the thread count.
 
     Args:
-        candidates: (module, input) pairs; modules are put in eval mode (restored afterwards).
+        candidates: (module, input) pairs.
         warmup: untimed calls per candidate before the first round.
         repeat: timed calls per candidate, in total over the rounds.
         rounds: number of round-robin rounds.
@@ -218,22 +216,43 @@ def time_interleaved(candidates: Sequence[Candidate], warmup: int, repeat: int,
     Returns:
         One :class:`TimingStats` per candidate, in order.
     """
-    samples: list[list[np.ndarray]] = [[] for _ in candidates]
-    calls = [_bind(mod, x) for mod, x in candidates]
-    syncs = [cuda_sync_for(x) for _, x in candidates]
-    n, chunks = len(candidates), _chunks(repeat, rounds)
+    runners = [Runner(_bind(mod, x), cuda_sync_for(x)) for mod, x in candidates]
     with _eval_mode([mod for mod, _ in candidates]), torch.inference_mode():
-        for fn, sync in zip(calls, syncs, strict=True):
-            for _ in range(warmup):
-                fn()
-            if sync is not None:
-                sync()
-        for r, chunk in enumerate(chunks):
-            for j in range(n):
-                c = (j + r) % n
-                samples[c].append(time_callable(calls[c], 1, chunk, syncs[c]))
-                if tick is not None and r == len(chunks) - 1:
-                    tick()
+        return time_runners(runners, warmup, repeat, rounds, tick)
+
+
+def time_runners(runners: Sequence[Runner], warmup: int, repeat: int, rounds: int = 5,
+                 tick: Callable[[], None] | None = None) -> list[TimingStats]:
+    """Time several prepared runners round-robin so slow drift spreads evenly over them.
+
+    Every runner is warmed up first; then the ``repeat`` timed calls of each are split into
+    ``rounds`` chunks, and each round times one chunk of every runner, starting at a
+    different runner each round (rotation) so no runner is always first after a switch.
+    One untimed call precedes each chunk to re-warm caches after switching.
+
+    Args:
+        runners: prepared inferences (any runtime, see :mod:`linas.latency.runtimes`).
+        warmup: untimed calls per runner before the first round.
+        repeat: timed calls per runner, in total over the rounds.
+        rounds: number of round-robin rounds.
+        tick: called once per runner, when its last chunk is timed (progress reporting).
+
+    Returns:
+        One :class:`TimingStats` per runner, in order.
+    """
+    samples: list[list[np.ndarray]] = [[] for _ in runners]
+    n, chunks = len(runners), _chunks(repeat, rounds)
+    for runner in runners:
+        for _ in range(warmup):
+            runner.run()
+        if runner.sync is not None:
+            runner.sync()
+    for r, chunk in enumerate(chunks):
+        for j in range(n):
+            c = (j + r) % n
+            samples[c].append(time_callable(runners[c].run, 1, chunk, runners[c].sync))
+            if tick is not None and r == len(chunks) - 1:
+                tick()
     return [summarize(np.concatenate(s)) for s in samples]
 
 
@@ -244,15 +263,16 @@ def _bind(module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
 def measure_lut(make_candidate: MakeCandidate, hardware: str, input_size: tuple[int, int],
                 warmup: int = 10, repeat: int = 50, threads: int | None = None,
                 fixed: Callable[[], Candidate] | None = None,
-                progress: Progress | None = None, rounds: int = 5) -> LUT:
-    """Measure a v2 LUT on this machine with PyTorch eager, interleaving each layer's choices.
+                progress: Progress | None = None, rounds: int = 5,
+                runtime: Runtime | None = None) -> LUT:
+    """Measure a v2 LUT on this machine in one runtime, interleaving each layer's choices.
 
     For each layer, ``make_candidate(layer, choice)`` is called for all 21 choices (so a
-    layer's candidates are alive together), every candidate is warmed up, and then they are
-    timed round-robin in ``rounds`` rounds (see :func:`time_interleaved`): thermal or
-    frequency drift, which is slow, is spread evenly over the choices instead of biasing
-    whichever was timed last. ``fixed`` (encoder, skip fusions, classifier) is timed once
-    after the layers, the same way.
+    layer's candidates are alive together), each is prepared in ``runtime`` (ONNX export and
+    session for ONNX Runtime / OpenVINO), warmed up, and then they are timed round-robin in
+    ``rounds`` rounds (see :func:`time_runners`): thermal or frequency drift, which is slow,
+    is spread evenly over the choices instead of biasing whichever was timed last. ``fixed``
+    (encoder, skip fusions, classifier) is timed once after the layers, the same way.
 
     Args:
         make_candidate: ``(layer, choice) -> (module, input)`` with the module exactly as it
@@ -261,18 +281,69 @@ def measure_lut(make_candidate: MakeCandidate, hardware: str, input_size: tuple[
         input_size: model input (H, W) the candidates' shapes correspond to.
         warmup: untimed calls per entry.
         repeat: timed calls per entry.
-        threads: intra-op threads (restored afterwards); None keeps the current setting.
+        threads: intra-op threads (restored afterwards) for the default torch runtime; None
+            keeps the current setting. Ignored when ``runtime`` is given (it has its own).
         fixed: optional factory of the end-to-end fixed part; stored as ``fixed_ms``.
         progress: ``progress(done, total)`` once per finished entry (in the last round of
             its layer); ``total`` is 105, plus 1 when ``fixed`` is given.
         rounds: round-robin rounds per layer.
+        runtime: where to run; default PyTorch eager on the candidates' device.
 
     Returns:
         A schema-v2 :class:`LUT` with mean/std/median/p95/count and provenance.
     """
     stats = np.zeros((4, NUM_LAYERS, NUM_CHOICES))  # mean, std, median, p95
     count = np.zeros((NUM_LAYERS, NUM_CHOICES), dtype=np.int64)
-    total = NUM_LAYERS * NUM_CHOICES + (fixed is not None)
+    tick = _ticker(NUM_LAYERS * NUM_CHOICES + (fixed is not None), progress)
+    fixed_stats: TimingStats | None = None
+    for layer in range(NUM_LAYERS):
+        # Factories run outside inference mode: weights they create or cache stay trainable.
+        cands = [_checked(make_candidate(layer, c), f"make_candidate({layer}, {c})")
+                 for c in range(NUM_CHOICES)]
+        if runtime is None:
+            runtime = TorchRuntime("cuda" if cands[0][1].is_cuda else "cpu", threads)
+        for c, st in enumerate(time_in_runtime(runtime, cands, warmup, repeat, rounds, tick)):
+            stats[:, layer, c] = (st.mean_ms, st.std_ms, st.median_ms, st.p95_ms)
+            count[layer, c] = st.count
+        sample_input = cands[0][1]
+        del cands  # free this layer's modules before building the next layer's
+    assert runtime is not None  # set in the first layer
+    if fixed is not None:
+        fixed_stats = time_in_runtime(runtime, [_checked(fixed(), "fixed()")], warmup, repeat,
+                                      rounds, tick)[0]
+    prov = provenance(sample_input, runtime.threads_used(), input_size, warmup, repeat, rounds,
+                      runtime)
+    return LUT(hardware=hardware, input_size=(int(input_size[0]), int(input_size[1])),
+               mean_ms=stats[0], std_ms=stats[1], median_ms=stats[2], p95_ms=stats[3],
+               count=count, fixed_ms=fixed_stats.mean_ms if fixed_stats else None,
+               fixed_std_ms=fixed_stats.std_ms if fixed_stats else None,
+               warmup=warmup, repeat=repeat, provenance=prov)
+
+
+def time_in_runtime(runtime: Runtime, candidates: Sequence[Candidate], warmup: int,
+                    repeat: int, rounds: int = 5, tick: Callable[[], None] | None = None
+                    ) -> list[TimingStats]:
+    """Prepare (module, input) pairs in ``runtime`` and time them round-robin.
+
+    Modules' train/eval flags are restored afterwards; the runtime's thread setting applies.
+
+    Args:
+        runtime: where to run.
+        candidates: (module, input) pairs.
+        warmup: untimed calls per candidate.
+        repeat: timed calls per candidate.
+        rounds: round-robin rounds (see :func:`time_runners`).
+        tick: progress hook, once per finished candidate.
+
+    Returns:
+        One :class:`TimingStats` per candidate, in order.
+    """
+    with runtime.scope(), _eval_mode([m for m, _ in candidates]):
+        runners = [runtime.prepare(m, x) for m, x in candidates]
+        return time_runners(runners, warmup, repeat, rounds, tick)
+
+
+def _ticker(total: int, progress: Progress | None) -> Callable[[], None]:
     done = [0]
 
     def tick() -> None:
@@ -280,27 +351,7 @@ def measure_lut(make_candidate: MakeCandidate, hardware: str, input_size: tuple[
         if progress is not None:
             progress(done[0], total)
 
-    fixed_stats: TimingStats | None = None
-    # Factories run outside inference mode: weights they create or cache stay trainable.
-    with num_threads(threads):
-        used_threads = torch.get_num_threads()
-        for layer in range(NUM_LAYERS):
-            cands = [_checked(make_candidate(layer, c), f"make_candidate({layer}, {c})")
-                     for c in range(NUM_CHOICES)]
-            for c, st in enumerate(time_interleaved(cands, warmup, repeat, rounds, tick)):
-                stats[:, layer, c] = (st.mean_ms, st.std_ms, st.median_ms, st.p95_ms)
-                count[layer, c] = st.count
-            sample_input = cands[0][1]
-            del cands  # free this layer's modules before building the next layer's
-        if fixed is not None:
-            fixed_stats = time_interleaved([_checked(fixed(), "fixed()")], warmup, repeat,
-                                           rounds, tick)[0]
-    prov = provenance(sample_input, used_threads, input_size, warmup, repeat, rounds)
-    return LUT(hardware=hardware, input_size=(int(input_size[0]), int(input_size[1])),
-               mean_ms=stats[0], std_ms=stats[1], median_ms=stats[2], p95_ms=stats[3],
-               count=count, fixed_ms=fixed_stats.mean_ms if fixed_stats else None,
-               fixed_std_ms=fixed_stats.std_ms if fixed_stats else None,
-               warmup=warmup, repeat=repeat, provenance=prov)
+    return tick
 
 
 def _checked(candidate: Any, where: str) -> Candidate:
@@ -313,7 +364,8 @@ def _checked(candidate: Any, where: str) -> Candidate:
 
 
 def provenance(example: torch.Tensor, threads: int, input_size: tuple[int, int],
-               warmup: int, repeat: int, rounds: int) -> dict[str, Any]:
+               warmup: int, repeat: int, rounds: int,
+               runtime: Runtime | None = None) -> dict[str, Any]:
     """Where and how a LUT was measured (no hostname: LUT files get shared).
 
     Args:
@@ -323,14 +375,15 @@ def provenance(example: torch.Tensor, threads: int, input_size: tuple[int, int],
         warmup: untimed calls per entry.
         repeat: timed calls per entry.
         rounds: round-robin rounds.
+        runtime: the runtime timed in (name and version recorded); default torch eager.
 
     Returns:
         A JSON-ready dict (lists, not tuples, so it round-trips through JSON unchanged).
     """
     on_cuda = example.is_cuda
     return {
-        "runtime": "torch",
-        "runtime_version": str(torch.__version__),
+        "runtime": runtime.name if runtime is not None else "torch",
+        "runtime_version": runtime.version() if runtime is not None else str(torch.__version__),
         "torch_version": str(torch.__version__),
         "cuda_version": torch.version.cuda if on_cuda else None,
         "python_version": platform.python_version(),

@@ -1,7 +1,9 @@
-"""Pareto search: 2-D fronts, hypervolume / IGD, candidate sampling, selection.
+"""Pareto search: 2-D fronts, hypervolume (2-D, 3-D) / IGD, candidate sampling, selection.
 
 Objectives are (latency in ms, minimised; mIoU, maximised). Fronts and indicators are pure
-numpy.
+numpy. The torch-based parts are imported from their modules: zero-cost proxies
+(:mod:`linas.pareto.proxies`: ``get_proxy``, ``proxy_context``, ``PROXIES``), the I3 selection
+(:mod:`linas.pareto.zero_cost`) and the stage (:mod:`linas.pareto.stage`).
 """
 
 from linas.pareto.diversity import baseline_eval_subset, diverse_subset
@@ -12,6 +14,7 @@ from linas.pareto.indicators import (
     Indicator,
     evaluations_to_reach,
     hypervolume_2d,
+    hypervolume_3d,
     hypervolume_trace,
     igd,
     reference_point,
@@ -28,8 +31,10 @@ from linas.pareto.sampling import (
     sample_stratified,
 )
 from linas.pareto.selection import budget_share, select_under_budget
+from linas.pareto.zero_cost import ZeroCostPick, prefilter, select_zero_cost, zero_cost_pick
 
 __all__ = [
+    "ZeroCostPick",
     "Hypervolume",
     "IGD",
     "Indicator",
@@ -41,12 +46,14 @@ __all__ = [
     "evaluations_to_reach",
     "get_sampler",
     "hypervolume_2d",
+    "hypervolume_3d",
     "hypervolume_trace",
     "igd",
     "mixed_candidates",
     "non_dominated_mask",
     "non_dominated_ranks",
     "pareto_front",
+    "prefilter",
     "reference_point",
     "register_sampler",
     "sample",
@@ -54,4 +61,6 @@ __all__ = [
     "sample_random",
     "sample_stratified",
     "select_under_budget",
+    "select_zero_cost",
+    "zero_cost_pick",
 ]

@@ -1,4 +1,5 @@
-"""Front quality indicators: exact 2-D hypervolume, IGD, evaluations to a target (pure numpy).
+"""Front quality indicators: exact 2-D and 3-D hypervolume, IGD, evaluations to a target
+(pure numpy).
 
 Objectives are (latency in ms, minimised; mIoU, maximised). The plain functions are the API;
 :class:`Indicator` subclasses wrap them for code that wants a configured object with ``do``.
@@ -92,6 +93,45 @@ def hypervolume_2d(lat: np.ndarray, acc: np.ndarray, ref: tuple[float, float]) -
     # between front point i and i+1 the best mIoU reachable is acc_i: a staircase of strips
     widths = np.diff(np.r_[f_lat, ref_lat])  # (m,)
     return float(np.dot(widths, f_acc - ref_acc))
+
+
+def hypervolume_3d(points: np.ndarray, ref: tuple[float, float, float] | np.ndarray) -> float:
+    """Exact volume dominated by 3-objective points (all **minimised**) inside the box of ``ref``.
+
+    Slicing along the third objective: between consecutive distinct third-objective values
+    the dominated cross-section is the exact 2-D hypervolume of the points already reached,
+    so the volume is a sum of slab thickness x area. O(n^2 log n), fine for a few thousand
+    points. Maximised objectives (mIoU) are passed negated, with the reference negated too.
+
+    Args:
+        points: shape (n, 3), minimised objectives.
+        ref: the reference point, 3 finite numbers; only points strictly better than it in
+            every objective count.
+
+    Returns:
+        The volume (0.0 when no point is inside the box).
+
+    Raises:
+        ConfigError: on a bad shape, NaN values or a non-finite reference point.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    r = np.asarray(ref, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3 or r.shape != (3,) or not np.all(np.isfinite(r)):
+        raise ConfigError(f"hypervolume_3d needs points of shape (n, 3) and 3 finite reference "
+                          f"values, got {pts.shape} and {tuple(r.reshape(-1))}")
+    if np.isnan(pts).any():
+        raise ConfigError("hypervolume_3d: points contain NaN; drop those points first")
+    pts = pts[np.all(pts < r, axis=1)]
+    if pts.shape[0] == 0:
+        return 0.0
+    pts = pts[np.argsort(pts[:, 2], kind="stable")]
+    z_next = np.r_[pts[1:, 2], r[2]]  # (n,) top of each slab
+    volume = 0.0
+    for i in np.flatnonzero(z_next > pts[:, 2]):  # skip zero-thickness slabs (tied z)
+        # area minimised in (x, y) == hypervolume_2d with y negated as a maximised objective
+        area = hypervolume_2d(pts[: i + 1, 0], -pts[: i + 1, 1], (r[0], -r[1]))
+        volume += area * (z_next[i] - pts[i, 2])
+    return float(volume)
 
 
 def _check_scale(scale: tuple[float, float] | None) -> np.ndarray:

@@ -6,6 +6,8 @@ logits), then the architecture logits on an arch-val batch with
 ``warmup_epochs`` train weights only on uniformly sampled single paths; the first
 ``soft_epochs`` of the search use soft Gumbel-softmax (every candidate computed), the rest
 hard straight-through samples (one path computed). The temperature anneals exponentially.
+The weight step's sampling, learning rate and optimizer state come from
+:class:`~linas.search.fair.FairTraining` (I2; the defaults reproduce the baseline).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import torch
 
 from linas.latency.model import LUTLatencyModel
+from linas.search.fair import FairTraining, check_fair_options
 from linas.search.features import FeatureSet
 from linas.search.gumbel import gumbel_softmax, temperature
 from linas.search.losses import latency_penalty, segmentation_ce
@@ -40,6 +43,16 @@ class SearchConfig:
     tau_start: float = 5.0
     tau_end: float = 0.5
     seed: int = 0
+    # I2 fair training (linas.search.fair); the defaults keep the baseline behaviour
+    train_mode: str = "soft"  # soft | single-path
+    path_sampler: str = "uniform"  # uniform | gumbel (single-path mode, after warm-up)
+    calr: str = "none"  # none | seed | dynas
+    momentum: str = "shared"  # shared | seed | dynas
+    split_layer: int = 0  # layer whose op choice picks the state of dynas momentum
+
+    def __post_init__(self) -> None:
+        check_fair_options(self.train_mode, self.path_sampler, self.calr, self.momentum,
+                           self.split_layer)
 
 
 @dataclass
@@ -73,8 +86,10 @@ class BilevelSearch:
         self.gen = torch.Generator().manual_seed(config.seed)
         self.logits = torch.zeros(NUM_LAYERS, NUM_CHOICES, requires_grad=True)
         params = [p for p in supernet.parameters() if p.requires_grad]
-        self.w_opt = torch.optim.Adam(params, lr=config.lr_weights,
-                                      weight_decay=config.weight_decay)
+        self.fair = FairTraining(params, config.lr_weights, config.weight_decay, config.calr,
+                                 config.momentum, config.split_layer, config.path_sampler)
+        self.w_opt = self.fair.optimizers[0]  # the shared state (the only one by default)
+        self._progress = 0.0  # fraction of all weight steps done, for CaLR 'dynas'
         self.a_opt = torch.optim.Adam([self.logits], lr=config.lr_arch, betas=(0.5, 0.999))
         self.state = SearchState(self.logits.detach())
 
@@ -107,8 +122,9 @@ class BilevelSearch:
         self.net.train()
         sums = {"ce_train": 0.0, "ce_val": 0.0, "penalty": 0.0}
         val_iter = iter(arch_val.batches(self.cfg.batch_size, self.gen))
-        n = 0
+        n, per_epoch = 0, self.steps_per_epoch(train)
         for feats, masks in train.batches(self.cfg.batch_size, self.gen):
+            self._progress = (epoch + n / per_epoch) / self.total_epochs
             sums["ce_train"] += self._weight_step(feats, masks, warm, tau, hard)
             if not warm:
                 try:
@@ -128,18 +144,25 @@ class BilevelSearch:
     def _weight_step(self, feats: list[torch.Tensor], masks: torch.Tensor, warm: bool,
                      tau: float, hard: bool) -> float:
         """One step on the supernet weights with the architecture held fixed."""
-        if warm:  # uniform single path: every candidate gets trained, none favoured
-            choices = torch.randint(0, NUM_CHOICES, (NUM_LAYERS,), generator=self.gen).tolist()
-            out = self.net.decode(feats, choices=choices)
-        else:
-            weights, choices = gumbel_softmax(self.logits.detach(), tau, hard, self.gen)
-            out = (self.net.decode(feats, choices=choices) if hard
-                   else self.net.decode(feats, weights=weights))
+        choices, out = self._weight_forward(feats, warm, tau, hard)
         loss = segmentation_ce(out, masks, self.ignore_index)
-        self.w_opt.zero_grad(set_to_none=True)
+        opt = self.fair.optimizer_for(choices, self._progress)  # CaLR lr, momentum state
+        opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.w_opt.step()
+        opt.step()
         return float(loss.detach())
+
+    def _weight_forward(self, feats: list[torch.Tensor], warm: bool, tau: float,
+                        hard: bool) -> tuple[list[int], torch.Tensor]:
+        """The sampled choices of a weight step and the decoder's logits for them."""
+        if warm or self.cfg.train_mode == "single-path":
+            # warm-up: uniform single path, every candidate trained and none favoured
+            choices = self.fair.sample_path(self.logits, tau, self.gen, uniform=warm)
+            return choices, self.net.decode(feats, choices=choices)
+        weights, choices = gumbel_softmax(self.logits.detach(), tau, hard, self.gen)
+        out = (self.net.decode(feats, choices=choices) if hard
+               else self.net.decode(feats, weights=weights))
+        return choices, out
 
     def _arch_step(self, feats: list[torch.Tensor], masks: torch.Tensor, tau: float,
                    hard: bool) -> tuple[float, float]:
@@ -177,6 +200,8 @@ class BilevelSearch:
                 "logits": self.logits.detach(), "w_opt": self.w_opt.state_dict(),
                 "a_opt": self.a_opt.state_dict(), "epoch": self.state.epoch,
                 "rng": self.gen.get_state(), "config": asdict(self.cfg)}
+        if len(self.fair.optimizers) > 1:  # separated momentum: the further states
+            blob["w_opt_bank"] = self.fair.state_dicts()[1:]
         tmp = path.with_suffix(path.suffix + ".tmp")
         torch.save(blob, tmp)
         tmp.replace(path)
@@ -187,7 +212,7 @@ class BilevelSearch:
         self.net.load_state_dict(blob["supernet"], strict=False)
         with torch.no_grad():
             self.logits.copy_(blob["logits"])
-        self.w_opt.load_state_dict(blob["w_opt"])
+        self.fair.load_state_dicts([blob["w_opt"], *blob.get("w_opt_bank", [])], str(path))
         self.a_opt.load_state_dict(blob["a_opt"])
         self.gen.set_state(blob["rng"])
         self.state = SearchState(self.logits.detach().clone(), int(blob["epoch"]), history)

@@ -1,0 +1,193 @@
+"""Hypernetwork (I1) vs baseline LINAS: per-device hypervolume and a zero-shot device.
+
+One run each, same data, cached encoder features, LUTs, decoder initialisation and
+supernet-training budget (``SearchConfig``: epochs, batch size, steps):
+
+* ``baseline``: the bi-level search over every device, then the baseline Pareto stage
+  (1,000 candidates, 100 evaluated by weight sharing);
+* ``hypernet``: one hypernetwork trained over every device, then a preference sweep per device;
+* ``hypernet_holdout``: the same with ``--holdout`` left out of training; its front is
+  generated zero-shot from its LUT fingerprint;
+* ``dedicated``: the bi-level search on the held-out device alone, then the baseline Pareto
+  stage for that device.
+
+Devices: this machine's LUT (measured at ``--size``) plus the six reference LUTs. Fronts use
+each device's fixed hypervolume reference point (its maximum LUT latency, mIoU 0), so the
+hypervolumes of one device compare across variants.
+
+Usage (about 10-20 CPU minutes on 2 cores at the defaults)::
+
+    flock /tmp/linas-cpu.lock .venv/bin/python benchmarks/hypernet_vs_baseline.py \\
+        --out benchmarks/results/hypernet_vs_baseline.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from linas.latency import LUTLatencyModel
+from linas.pareto.stage import Evaluated, device_front
+from linas.pipeline import (
+    Context,
+    DemoConfig,
+    Run,
+    prepare,
+    run_fronts,
+    run_search,
+    start_run,
+)
+from linas.progress import Reporter
+from linas.search import HypernetConfig, SearchConfig
+from linas.space import Arch
+from linas.supernet import Supernet
+
+SAMPLES = 2  # Gumbel samples per swept preference in the "sampled" variant of the fronts
+REFERENCE_LUTS = Path(__file__).resolve().parents[1].parent / "shared" / "reference-luts"
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="JSON file to write.")
+    p.add_argument("--work", type=Path, default=Path("runs/bench_hypernet"),
+                   help="Scratch run directory (data, LUTs; checkpoints are deleted).")
+    p.add_argument("--size", type=int, default=96, help="Square input size (multiple of 32).")
+    p.add_argument("--n-images", type=int, default=160)
+    p.add_argument("--warmup-epochs", type=int, default=4)
+    p.add_argument("--search-epochs", type=int, default=6)
+    p.add_argument("--holdout", default="raspberrypi5")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lut-dir", type=Path, default=REFERENCE_LUTS)
+    return p.parse_args()
+
+
+def base_config(args: argparse.Namespace) -> DemoConfig:
+    search = SearchConfig(warmup_epochs=args.warmup_epochs, search_epochs=args.search_epochs,
+                          soft_epochs=1, batch_size=16, seed=args.seed)
+    return DemoConfig(out=args.work, lut_dir=args.lut_dir, seed=args.seed,
+                      n_images=args.n_images, size=(args.size, args.size),
+                      encoder_weights="random", lut_warmup=2, lut_repeat=5, search=search,
+                      hypernet=HypernetConfig())
+
+
+def run_variant(base: Run, ctx: Context, name: str, luts: list[str],
+                **changes: Any) -> dict[str, Any]:
+    """One search + fronts from a fresh, identically initialised decoder."""
+    cfg = replace(base.cfg, out=base.cfg.out / name, **changes)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    run = Run(cfg, base.rep, results={k: base.results[k] for k in
+                                       ("num_classes", "ignore_index", "dataset")})
+    torch.manual_seed(cfg.seed)  # the same decoder initialisation in every variant
+    net = Supernet(ctx.net.num_classes, ctx.net.encoder)
+    vctx = Context(net, ctx.splits, {k: ctx.luts[k] for k in luts})
+    start = time.perf_counter()
+    state = run_search(run, net, ctx.splits, vctx.luts)
+    search_s = time.perf_counter() - start
+    devices = run_fronts(run, vctx, state)
+    pareto_s = time.perf_counter() - start - search_s
+    evaluated = json.loads((cfg.out / "pareto.json").read_text())["evaluated"]
+    out = {"search_s": round(search_s, 1), "pareto_s": round(pareto_s, 1),
+           "n_evaluated": len(evaluated),
+           "devices": {k: summary(v) for k, v in devices.items()}}
+    if cfg.strategy == "hypernet":
+        out["pooled_hv"] = pooled(evaluated, vctx, cfg.budget_ms)
+        run = replace(run, cfg=replace(cfg, out=cfg.out / "sampled",
+                                       hypernet=replace(cfg.hypernet, sweep_samples=SAMPLES)))
+        run.cfg.out.mkdir(exist_ok=True)
+        sampled = run_fronts(run, vctx, state)
+        out["sampled"] = {"sweep_samples": SAMPLES, "n_evaluated": len(json.loads(
+            (run.cfg.out / "pareto.json").read_text())["evaluated"]),
+            "devices": {k: summary(v) for k, v in sampled.items()}}
+    shutil.rmtree(cfg.out / "checkpoints", ignore_errors=True)  # ~2 GB each
+    del net, state
+    gc.collect()
+    return out
+
+
+def pooled(evaluated: list[dict[str, Any]], ctx: Context, budget_ms: float) -> dict[str, float]:
+    """Each device's hypervolume over every architecture the hypernet generated for any
+    device (the evaluations are shared, so this costs no further evaluation)."""
+    choices = np.asarray([Arch.parse(e["arch"]).choices for e in evaluated], dtype=np.int64)
+    ev = Evaluated(choices, np.asarray([e["miou"] for e in evaluated]))
+    out = {}
+    for name, lut in ctx.luts.items():
+        model = LUTLatencyModel(lut)
+        out[name] = device_front(ev, model, budget_ms, model.exhaustive())["hypervolume"]
+    return out
+
+
+def summary(dev: dict[str, Any]) -> dict[str, Any]:
+    return {"hypervolume": dev["hypervolume"], "hv_reference": dev["hv_reference"],
+            "front_size": len(dev["front"]), "n_points": len(dev["evaluated"]["miou"]),
+            "front": [(p["latency_ms"], p["miou"]) for p in dev["front"]],
+            "selected": dev["selected"]}
+
+
+def compare(variants: dict[str, dict[str, Any]], holdout: str) -> dict[str, Any]:
+    """Per-device HV table and the zero-shot comparison."""
+    base, hyper = variants["baseline"]["devices"], variants["hypernet"]["devices"]
+    table = {d: {"baseline_hv": base[d]["hypervolume"], "hypernet_hv": hyper[d]["hypervolume"],
+                 "hypernet_over_baseline": hyper[d]["hypervolume"] / base[d]["hypervolume"]
+                 if base[d]["hypervolume"] > 0 else None,
+                 "hypernet_sampled_hv": variants["hypernet"]["sampled"]["devices"][d][
+                     "hypervolume"],
+                 "hypernet_pooled_hv": variants["hypernet"]["pooled_hv"][d],
+                 "baseline_front": base[d]["front_size"], "hypernet_front": hyper[d]["front_size"]}
+             for d in base}
+    zs = variants["hypernet_holdout"]["devices"][holdout]["hypervolume"]
+    ded = variants["dedicated"]["devices"][holdout]["hypervolume"]
+    hold = variants["hypernet_holdout"]
+    zero_shot = {"device": holdout, "zero_shot_hv": zs, "dedicated_search_hv": ded,
+                 "zero_shot_sampled_hv": hold["sampled"]["devices"][holdout]["hypervolume"],
+                 "zero_shot_pooled_hv": hold["pooled_hv"][holdout],
+                 "zero_shot_over_dedicated": zs / ded if ded > 0 else None,
+                 "hypernet_trained_on_it_hv": hyper[holdout]["hypervolume"],
+                 "baseline_all_devices_hv": base[holdout]["hypervolume"]}
+    return {"per_device": table, "zero_shot": zero_shot}
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(2)
+    start = time.perf_counter()
+    base = start_run(base_config(args), Reporter(quiet=True))
+    ctx = prepare(base)
+    prep_s = time.perf_counter() - start
+    names = list(ctx.luts)
+    if args.holdout not in names:
+        raise SystemExit(f"--holdout {args.holdout}: not a device; devices: {', '.join(names)}")
+    variants = {
+        "baseline": run_variant(base, ctx, "baseline", names),
+        "hypernet": run_variant(base, ctx, "hypernet", names, strategy="hypernet"),
+        "hypernet_holdout": run_variant(base, ctx, "hypernet_holdout", names,
+                                        strategy="hypernet", holdout=args.holdout),
+        "dedicated": run_variant(base, ctx, "dedicated", [args.holdout]),
+    }
+    result = {
+        "settings": {"size": args.size, "n_images": args.n_images, "seed": args.seed,
+                     "splits": base.results["dataset"]["splits"],
+                     "encoder_weights": base.results["encoder_weights"],
+                     "search": asdict(base.cfg.search), "hypernet": asdict(base.cfg.hypernet),
+                     "pareto_baseline": asdict(base.cfg.pareto), "budget_ms": base.cfg.budget_ms,
+                     "devices": names, "holdout": args.holdout, "torch_threads": 2},
+        **compare(variants, args.holdout),
+        "variants": variants,
+        "prepare_s": round(prep_s, 1), "total_s": round(time.perf_counter() - start, 1),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(json.dumps({"per_device": result["per_device"], "zero_shot": result["zero_shot"],
+                      "total_s": result["total_s"]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Adjacent-layer interaction terms (I4): measured from pairs, or fitted from end-to-end runs.
+
+The full latency model of a device is ``fixed + sum_l table[l, c_l] + sum_i P_i[c_i, c_i+1]``
+with four (21, 21) pair matrices ``P`` (layer i, layer i+1). Two ways to get ``P``:
+
+* **full**: time each adjacent pair of candidates back to back; ``P = pair - (a + b)``
+  (:func:`pair_interactions`, measured by :func:`measure_pairs`). 4 x 441 timings.
+* **fit**: ridge least squares on the end-to-end residual ``measured - (fixed + op sum)`` of a
+  sample of architectures (:func:`fit_interactions`). Besides one indicator per pair cell the
+  design has an intercept (framework overhead), a scale per layer (ops run with colder caches
+  in the model than alone, roughly in proportion to their cost) and a correction per
+  (layer, choice) (e.g. the skip fusion reading the previous op's fresh output). All of these
+  are exactly representable as pair entries (:func:`fold_into_pairs`), so the fitted model is
+  still a (4, 21, 21) table and stays differentiable in :class:`LUTLatencyModel`. Structured
+  terms get weak penalties and pair cells strong ones, so few samples do not overfit; the
+  overall strength is chosen by k-fold cross-validation on the fitting sample only.
+
+Everything here is pure numpy except :func:`measure_pairs`, which times through
+:mod:`linas.latency.measure`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from linas.latency.measure import Candidate, time_in_runtime
+from linas.latency.runtimes import Runtime
+from linas.space import NUM_CHOICES, NUM_LAYERS
+
+NUM_PAIRS = NUM_LAYERS - 1
+# Relative ridge penalties of the design's column groups (times the CV-chosen strength alpha).
+GROUP_PENALTY = {"intercept": 1e-6, "scale": 1e-2, "unary": 1.0, "pair": 4.0}
+ALPHAS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+@dataclass(frozen=True)
+class InteractionFit:
+    """A fitted interaction model.
+
+    Attributes:
+        pairs: (4, 21, 21) interaction table with every fitted term folded in.
+        intercept: fitted constant in ms.
+        scales: (5,) per-layer multiplicative corrections of the op entries.
+        alpha: the ridge strength chosen by cross-validation.
+        cv_mape: cross-validated MAPE of the end-to-end prediction at ``alpha``.
+        n_archs: number of fitting architectures.
+    """
+
+    pairs: np.ndarray
+    intercept: float
+    scales: np.ndarray
+    alpha: float
+    cv_mape: float
+    n_archs: int
+
+
+def op_sum(table: np.ndarray, choices: np.ndarray) -> np.ndarray:
+    """Sum of the five op entries of each architecture: (N,) from (5, 21) and (N, 5)."""
+    choices = np.asarray(choices, dtype=np.int64)
+    return np.asarray(table)[np.arange(NUM_LAYERS)[None, :], choices].sum(axis=1)
+
+
+def pair_sum(pairs: np.ndarray, choices: np.ndarray) -> np.ndarray:
+    """Sum of the four adjacent-pair terms of each architecture: (N,)."""
+    choices = np.asarray(choices, dtype=np.int64)
+    return sum((pairs[i][choices[:, i], choices[:, i + 1]] for i in range(NUM_PAIRS)),
+               np.zeros(len(choices)))
+
+
+def pair_interactions(pair_ms: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Measured interaction terms ``pair - (a + b)`` for the four adjacent layer pairs.
+
+    Args:
+        pair_ms: (4, 21, 21) time of candidates (i, a) then (i+1, b) run back to back.
+        table: (5, 21) the single-op entries measured the same way.
+
+    Returns:
+        (4, 21, 21) interactions in ms (negative when the pair is faster than its parts).
+    """
+    pair_ms, table = np.asarray(pair_ms, dtype=np.float64), np.asarray(table, dtype=np.float64)
+    if pair_ms.shape != (NUM_PAIRS, NUM_CHOICES, NUM_CHOICES):
+        raise ValueError(f"pair_ms must have shape (4, 21, 21), got {pair_ms.shape}")
+    return pair_ms - (table[:-1, :, None] + table[1:, None, :])
+
+
+def design_matrix(table: np.ndarray, choices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the fit and each column's relative penalty.
+
+    Columns: intercept (1), per-layer op cost (5, the entry of the chosen op), per-(layer,
+    choice) indicators (105), per-(pair, a, b) indicators (4 * 441).
+
+    Args:
+        table: (5, 21) op entries in ms.
+        choices: (N, 5) architectures as choice indices.
+
+    Returns:
+        ``(X, penalty)``: X (N, 1876) and penalty (1876,).
+    """
+    choices = np.asarray(choices, dtype=np.int64)
+    n = len(choices)
+    rows = np.arange(n)
+    unary = np.zeros((n, NUM_LAYERS * NUM_CHOICES))
+    pair = np.zeros((n, NUM_PAIRS * NUM_CHOICES * NUM_CHOICES))
+    for layer in range(NUM_LAYERS):
+        unary[rows, layer * NUM_CHOICES + choices[:, layer]] = 1.0
+    for i in range(NUM_PAIRS):
+        cell = (i * NUM_CHOICES + choices[:, i]) * NUM_CHOICES + choices[:, i + 1]
+        pair[rows, cell] = 1.0
+    scale = np.asarray(table)[np.arange(NUM_LAYERS)[None, :], choices]  # (N, 5)
+    x = np.hstack([np.ones((n, 1)), scale, unary, pair])
+    groups = [("intercept", 1), ("scale", NUM_LAYERS), ("unary", unary.shape[1]),
+              ("pair", pair.shape[1])]
+    penalty = np.concatenate([np.full(k, GROUP_PENALTY[g]) for g, k in groups])
+    return x, penalty
+
+
+def ridge_solve(x: np.ndarray, y: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """Minimise ``|x b - y|^2 + sum(penalty * b^2)`` in closed form (all penalties > 0).
+
+    Uses the dual (N x N) system when there are fewer rows than columns.
+    """
+    if np.any(penalty <= 0):
+        raise ValueError("ridge_solve needs strictly positive penalties")
+    n, p = x.shape
+    if n < p:
+        xd = x / penalty  # X D^-1, (N, P)
+        return xd.T @ np.linalg.solve(xd @ x.T + np.eye(n), y)
+    return np.linalg.solve(x.T @ x + np.diag(penalty), x.T @ y)
+
+
+def fold_into_pairs(beta: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Fold every fitted term into a (4, 21, 21) pair table with identical predictions.
+
+    The intercept is spread over the four pairs; layer l < 4's scale and unary terms go to
+    the rows of pair l, layer 4's to the columns of pair 3.
+    """
+    table = np.asarray(table, dtype=np.float64)
+    intercept, scales = beta[0], beta[1:1 + NUM_LAYERS]
+    start = 1 + NUM_LAYERS
+    unary = beta[start:start + NUM_LAYERS * NUM_CHOICES].reshape(NUM_LAYERS, NUM_CHOICES)
+    pairs = beta[start + unary.size:].reshape(NUM_PAIRS, NUM_CHOICES, NUM_CHOICES).copy()
+    per_layer = scales[:, None] * table + unary  # (5, 21)
+    pairs += intercept / NUM_PAIRS
+    pairs += per_layer[:NUM_PAIRS, :, None]
+    pairs[-1] += per_layer[-1][None, :]
+    return pairs
+
+
+def _folds(n: int, k: int, seed: int) -> list[np.ndarray]:
+    return np.array_split(np.random.default_rng(seed).permutation(n), k)
+
+
+def cv_mape(x: np.ndarray, y: np.ndarray, base: np.ndarray, penalty: np.ndarray,
+            k: int = 5, seed: int = 0) -> float:
+    """K-fold cross-validated MAPE of ``base + x @ beta`` against ``base + y`` (measured)."""
+    errs = np.zeros(len(y))
+    for test in _folds(len(y), min(k, len(y)), seed):
+        train = np.setdiff1d(np.arange(len(y)), test)
+        beta = ridge_solve(x[train], y[train], penalty)
+        errs[test] = np.abs(x[test] @ beta - y[test]) / (base[test] + y[test])
+    return float(errs.mean())
+
+
+def fit_interactions(table: np.ndarray, fixed_ms: float, choices: np.ndarray,
+                     measured_ms: np.ndarray, alphas: Sequence[float] = ALPHAS,
+                     seed: int = 0) -> InteractionFit:
+    """Fit interaction terms to end-to-end timings by ridge least squares.
+
+    Args:
+        table: (5, 21) op entries in ms.
+        fixed_ms: the LUT's fixed part (0 for a decoder-only table).
+        choices: (N, 5) the fitting architectures (never the validation ones).
+        measured_ms: (N,) their end-to-end latency.
+        alphas: candidate overall ridge strengths; the one with the lowest k-fold MAPE wins.
+        seed: seeds the cross-validation folds.
+
+    Returns:
+        The :class:`InteractionFit`.
+
+    Raises:
+        ValueError: with fewer than 5 architectures or mismatched shapes.
+    """
+    choices = np.asarray(choices, dtype=np.int64)
+    measured = np.asarray(measured_ms, dtype=np.float64)
+    if choices.ndim != 2 or choices.shape[1] != NUM_LAYERS or len(choices) != len(measured):
+        raise ValueError(f"choices must be (N, 5) matching measured (N,), got {choices.shape} "
+                         f"and {measured.shape}")
+    if len(measured) < 5:
+        raise ValueError(f"fit_interactions needs >= 5 architectures, got {len(measured)}")
+    base = fixed_ms + op_sum(table, choices)
+    x, penalty = design_matrix(table, choices)
+    y = measured - base
+    scores = [cv_mape(x, y, base, a * penalty, seed=seed) for a in alphas]
+    best = int(np.argmin(scores))
+    beta = ridge_solve(x, y, alphas[best] * penalty)
+    return InteractionFit(pairs=fold_into_pairs(beta, table), intercept=float(beta[0]),
+                          scales=beta[1:1 + NUM_LAYERS].copy(), alpha=float(alphas[best]),
+                          cv_mape=float(scores[best]), n_archs=len(measured))
+
+
+MakePair = Callable[[int, int, int], Candidate]
+
+
+def measure_pairs(make_pair: MakePair, runtime: Runtime, warmup: int, repeat: int,
+                  rounds: int = 3, tick: Callable[[], None] | None = None) -> np.ndarray:
+    """Time every adjacent pair of candidates back to back (one row of 21 at a time).
+
+    Args:
+        make_pair: ``(i, a, b) -> (module, input)`` running candidate (i, a) then (i+1, b).
+        runtime: where to run (the LUT's runtime).
+        warmup: untimed calls per pair.
+        repeat: timed calls per pair.
+        rounds: round-robin rounds within each row.
+        tick: progress hook, once per pair.
+
+    Returns:
+        (4, 21, 21) mean pair latency in ms.
+    """
+    out = np.zeros((NUM_PAIRS, NUM_CHOICES, NUM_CHOICES))
+    for i in range(NUM_PAIRS):
+        for a in range(NUM_CHOICES):
+            row = [make_pair(i, a, b) for b in range(NUM_CHOICES)]
+            stats = time_in_runtime(runtime, row, warmup, repeat, rounds, tick)
+            out[i, a] = [s.mean_ms for s in stats]
+    return out

@@ -1,0 +1,174 @@
+"""Complexity-aware fair supernet training (I2, after DyNAS, CVPR 2025).
+
+Three knobs of the weight step, each a name in a small registry (unknown names list the menu):
+
+* **train mode** (``soft`` | ``single-path``): ``soft`` is the baseline (soft Gumbel mixing in
+  the soft epochs, hard straight-through after); ``single-path`` trains exactly one sampled
+  architecture per weight step in every phase, drawn ``uniform`` or by a hard Gumbel sample of
+  the architecture logits (``gumbel``); only that path is computed.
+* **CaLR** (``none`` | ``seed`` | ``dynas``), a factor on the learning rate of each step:
+  ``seed`` is the plan's ``0.5 + 0.5 * flops / max_flops`` of the sampled subnet (max over
+  the space); ``dynas`` is a per-subnet polynomial decay ``(1 - progress) ** p`` whose exponent
+  ``p`` maps log #params linearly onto :data:`DYNAS_POWER_RANGE`: the largest subnet of the
+  space gets ``p = 0.5`` (decays slowly, keeps a large LR), the smallest ``p = 2.0`` (decays
+  fast). ``progress`` runs from 0 (first weight step) towards 1 (after the last).
+* **momentum** (``shared`` | ``seed`` | ``dynas``): ``shared`` is one Adam state; ``seed`` keeps
+  one Adam state per FLOPs tercile of the space (3 bins); ``dynas`` one per op choice (21) at
+  ``split_layer``. Every state optimises the same shared weights; a state exists only for the
+  parameters it has stepped (Adam's lazy state), so a candidate of the split layer lives in one
+  state only. The default split layer 0 holds 3/4 of the decoder's parameters, which keeps the
+  21 states' memory to about 21x the parameters of layers 1-4 (41 M) instead of 21x all.
+
+In soft mode (no single sampled subnet) CaLR and the momentum bin use the step's argmax choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from linas._errors import ConfigError, unknown_name
+from linas.search.complexity import ComplexityTable, complexity_table
+from linas.search.gumbel import gumbel_softmax
+from linas.space import NUM_CHOICES, NUM_LAYERS
+
+TRAIN_MODES: tuple[str, ...] = ("soft", "single-path")
+PATH_SAMPLERS: tuple[str, ...] = ("uniform", "gumbel")
+CALR_MODES: tuple[str, ...] = ("none", "seed", "dynas")
+MOMENTUM_MODES: tuple[str, ...] = ("shared", "seed", "dynas")
+DYNAS_POWER_RANGE: tuple[float, float] = (0.5, 2.0)  # (largest subnet, smallest subnet)
+
+
+def check_fair_options(train_mode: str, path_sampler: str, calr: str, momentum: str,
+                       split_layer: int) -> None:
+    """Validate the fair-training options of a search config.
+
+    Raises:
+        ConfigError: an unknown name (listing the menu) or a split layer outside 0..4.
+    """
+    for kind, name, menu in (("train mode", train_mode, TRAIN_MODES),
+                             ("path sampler", path_sampler, PATH_SAMPLERS),
+                             ("CaLR mode", calr, CALR_MODES),
+                             ("momentum mode", momentum, MOMENTUM_MODES)):
+        if name not in menu:
+            raise unknown_name(kind, name, menu)
+    if not 0 <= split_layer < NUM_LAYERS:
+        raise ConfigError(f"split layer {split_layer}: expected 0..{NUM_LAYERS - 1}")
+
+
+def calr_seed_factor(flops: float | np.ndarray, max_flops: float) -> float | np.ndarray:
+    """The plan's CaLR factor ``0.5 + 0.5 * flops / max_flops`` (in [0.5, 1])."""
+    return 0.5 + 0.5 * np.asarray(flops, dtype=np.float64) / max_flops
+
+
+def dynas_power(params: float | np.ndarray, params_range: tuple[float, float],
+                power_range: tuple[float, float] = DYNAS_POWER_RANGE) -> float | np.ndarray:
+    """Polynomial-decay exponent of a subnet from its #params.
+
+    ``u = (log P - log P_min) / (log P_max - log P_min)`` in [0, 1] (clipped), then
+    ``p = power_range[1] + u * (power_range[0] - power_range[1])``: the biggest subnet gets
+    ``power_range[0]`` (slow decay), the smallest ``power_range[1]`` (fast decay).
+    """
+    lo, hi = np.log(params_range[0]), np.log(params_range[1])
+    u = np.clip((np.log(np.asarray(params, dtype=np.float64)) - lo) / (hi - lo), 0.0, 1.0)
+    return power_range[1] + u * (power_range[0] - power_range[1])
+
+
+def dynas_factor(params: float | np.ndarray, params_range: tuple[float, float],
+                 progress: float) -> float | np.ndarray:
+    """CaLR ``dynas`` factor ``(1 - progress) ** p(params)``, progress in [0, 1)."""
+    remaining = max(0.0, 1.0 - float(progress))
+    return remaining ** dynas_power(params, params_range)
+
+
+def tercile_bin(flops: float, terciles: np.ndarray) -> int:
+    """Complexity bin 0/1/2 of a subnet by the space's two FLOPs terciles."""
+    return int(np.searchsorted(terciles, flops, side="right"))
+
+
+class FairTraining:
+    """Sampling, learning-rate factor and optimizer-state selection of the weight step.
+
+    Args:
+        params: the shared trainable weights.
+        lr: base learning rate.
+        weight_decay: Adam weight decay.
+        calr: CaLR mode (``none`` | ``seed`` | ``dynas``).
+        momentum: momentum mode (``shared`` | ``seed`` | ``dynas``).
+        split_layer: the layer whose op choice picks the state in ``dynas`` momentum.
+        path_sampler: single-path sampler (``uniform`` | ``gumbel``).
+        table: complexity table (default: :func:`complexity_table` at 128x128; ratios,
+            terciles and #params do not depend on the size).
+
+    Raises:
+        ConfigError: an unknown mode or split layer.
+    """
+
+    def __init__(self, params: Sequence[torch.nn.Parameter], lr: float, weight_decay: float,
+                 calr: str = "none", momentum: str = "shared", split_layer: int = 0,
+                 path_sampler: str = "uniform", table: ComplexityTable | None = None) -> None:
+        check_fair_options("soft", path_sampler, calr, momentum, split_layer)
+        self.lr, self.calr, self.momentum = lr, calr, momentum
+        self.split_layer, self.path_sampler = split_layer, path_sampler
+        self.table = table if table is not None else complexity_table()
+        n_states = {"shared": 1, "seed": 3, "dynas": NUM_CHOICES}[momentum]
+        plist = list(params)
+        self.optimizers = [torch.optim.Adam(plist, lr=lr, weight_decay=weight_decay)
+                           for _ in range(n_states)]
+
+    def sample_path(self, logits: torch.Tensor, tau: float, generator: torch.Generator,
+                    uniform: bool) -> list[int]:
+        """One architecture's choices: uniform (warm-up, or the ``uniform`` sampler) or the
+        argmax of a hard Gumbel sample of ``logits`` (5, 21)."""
+        if uniform or self.path_sampler == "uniform":
+            return torch.randint(0, NUM_CHOICES, (NUM_LAYERS,), generator=generator).tolist()
+        _, choices = gumbel_softmax(logits.detach(), tau, True, generator)
+        return choices
+
+    def state_index(self, choices: Sequence[int]) -> int:
+        """Which optimizer state trains ``choices``: 0 (shared), tercile bin, or split op."""
+        if self.momentum == "seed":
+            flops = float(self.table.flops_of(np.asarray(choices)))
+            return tercile_bin(flops, self.table.flops_terciles)
+        if self.momentum == "dynas":
+            return int(choices[self.split_layer])
+        return 0
+
+    def lr_factor(self, choices: Sequence[int], progress: float) -> float:
+        """CaLR factor of ``choices`` at training progress in [0, 1)."""
+        c = np.asarray(choices)
+        if self.calr == "seed":
+            return float(calr_seed_factor(self.table.flops_of(c), self.table.max_flops))
+        if self.calr == "dynas":
+            return float(dynas_factor(self.table.params_of(c), self.table.params_range,
+                                      progress))
+        return 1.0
+
+    def optimizer_for(self, choices: Sequence[int], progress: float) -> torch.optim.Optimizer:
+        """The optimizer state for ``choices``, its learning rate set by CaLR."""
+        opt = self.optimizers[self.state_index(choices)]
+        if self.calr != "none":  # "none" leaves the lr untouched (baseline stays bit-identical)
+            for group in opt.param_groups:
+                group["lr"] = self.lr * self.lr_factor(choices, progress)
+        return opt
+
+    def state_dicts(self) -> list[dict[str, Any]]:
+        """Every optimizer state, index-aligned with :attr:`optimizers`."""
+        return [o.state_dict() for o in self.optimizers]
+
+    def load_state_dicts(self, states: Sequence[dict[str, Any]], where: str) -> None:
+        """Restore :meth:`state_dicts`.
+
+        Raises:
+            ConfigError: the number of states does not match the momentum mode.
+        """
+        if len(states) != len(self.optimizers):
+            raise ConfigError(f"checkpoint {where}: holds {len(states)} weight-optimizer "
+                              f"state(s), momentum '{self.momentum}' needs "
+                              f"{len(self.optimizers)}; resume with the checkpoint's "
+                              "--momentum or start a new run directory")
+        for opt, state in zip(self.optimizers, states, strict=True):
+            opt.load_state_dict(state)

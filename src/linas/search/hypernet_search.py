@@ -1,0 +1,304 @@
+"""The hypernetwork search (I1): supernet weights and one hypernetwork for every device.
+
+Same schedule as :class:`linas.search.BilevelSearch` (same ``SearchConfig``: warm-up epochs of
+uniform single-path weight steps, then soft and hard Gumbel epochs with the same temperature,
+one weight step and one architecture step per train batch), so both strategies get the same
+supernet-training budget. What differs is where architectures come from:
+
+* weight step: the architecture is drawn from the hypernet's logits for a random training
+  device and a Dirichlet preference;
+* architecture step: in the hard epochs the arch-val batch is split among ``pairs_per_step``
+  random (device, preference) pairs, each with its own Gumbel sample (one path each, so about
+  the cost of one path over the batch), and the hypernetwork gets the mean of their
+  :func:`~linas.search.hypernet.hypernet_objective`. Soft epochs compute every candidate per
+  forward, so they use one pair per step and cost what the baseline's soft step costs.
+
+A device whose fastest architecture is already over its budget has no feasible point: its
+budget term is dropped (``budget_feasible`` False) rather than let an unsatisfiable
+constraint dominate the shared hypernetwork.
+
+Afterwards :func:`sweep_architectures` turns any device embedding, trained on or not, into
+architectures along a sweep of preferences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from linas.latency.model import LUTLatencyModel
+from linas.search.bilevel import SearchConfig
+from linas.search.features import FeatureSet
+from linas.search.gumbel import gumbel_softmax, temperature
+from linas.search.hypernet import (
+    ArchHypernet,
+    DeviceEmbedder,
+    HypernetConfig,
+    PreferenceSampler,
+    build_hypernet,
+    hypernet_objective,
+    preference_grid,
+    raw_embedding,
+)
+from linas.search.losses import segmentation_ce
+from linas.space import NUM_CHOICES, NUM_LAYERS, Arch
+from linas.supernet import Supernet
+
+Batch = tuple[list[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class HypernetDevice:
+    """A device as the hypernetwork sees it: LUT model, budget, bounds and raw embedding."""
+
+    name: str
+    model: LUTLatencyModel
+    budget_ms: float
+    bounds: tuple[float, float]
+    raw: np.ndarray  # (11,)
+
+    @property
+    def budget_feasible(self) -> bool:
+        """Whether the fastest architecture of the space meets the budget."""
+        return self.bounds[0] <= self.budget_ms
+
+    @classmethod
+    def from_model(cls, name: str, model: LUTLatencyModel, budget_ms: float) -> HypernetDevice:
+        """Compute the exact latency bounds and the raw fingerprint embedding of ``model``."""
+        return cls(name, model, budget_ms, model.bounds(), raw_embedding(model))
+
+
+@dataclass
+class HypernetState:
+    """What the hypernetwork search produced (the hypernet is shared, not copied)."""
+
+    hypernet: ArchHypernet
+    embedder: DeviceEmbedder
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def architectures(self, raw: np.ndarray, config: HypernetConfig,
+                      seed: int = 0) -> tuple[np.ndarray, list[float]]:
+        """A device's swept architectures, see :func:`sweep_architectures`."""
+        return sweep_architectures(self.hypernet, self.embedder(raw), config, seed)
+
+
+class HypernetSearch:
+    """Driver of the hypernetwork search; each step is a named method.
+
+    Args:
+        supernet: the weight-sharing supernet (encoder frozen, features cached).
+        devices: the training devices (a held-out device is simply not among them).
+        config: the shared schedule (epochs, batch size, weight lr, temperature, seed).
+        hconfig: the hypernetwork's own hyper-parameters.
+        ignore_index: label ignored by the loss.
+    """
+
+    def __init__(self, supernet: Supernet, devices: Sequence[HypernetDevice],
+                 config: SearchConfig, hconfig: HypernetConfig, ignore_index: int = 255) -> None:
+        if not devices:
+            raise ValueError("the hypernetwork search needs at least one training device")
+        self.net, self.devices, self.cfg, self.hcfg = supernet, list(devices), config, hconfig
+        self.ignore_index = ignore_index
+        self.gen = torch.Generator().manual_seed(config.seed)
+        self.prefs = PreferenceSampler(hconfig.dirichlet_alpha, config.seed)
+        self.embedder = DeviceEmbedder.fit(np.stack([d.raw for d in self.devices]))
+        self.emb = self.embedder(np.stack([d.raw for d in self.devices]))  # (D, 11)
+        self.hnet = build_hypernet(hconfig, config.seed)
+        params = [p for p in supernet.parameters() if p.requires_grad]
+        self.w_opt = torch.optim.Adam(params, lr=config.lr_weights,
+                                      weight_decay=config.weight_decay)
+        self.h_opt = torch.optim.Adam(self.hnet.parameters(), lr=hconfig.lr, betas=(0.5, 0.999))
+        self.state = HypernetState(self.hnet, self.embedder)
+
+    @property
+    def total_epochs(self) -> int:
+        return self.cfg.warmup_epochs + self.cfg.search_epochs
+
+    def steps_per_epoch(self, train: FeatureSet) -> int:
+        return -(-len(train) // self.cfg.batch_size)
+
+    def run(self, train: FeatureSet, arch_val: FeatureSet,
+            on_epoch: Callable[[HypernetState], None] | None = None,
+            on_step: Callable[[], None] | None = None) -> HypernetState:
+        """Train from ``self.state.epoch`` to the end; ``on_epoch`` checkpoints."""
+        for epoch in range(self.state.epoch, self.total_epochs):
+            stats = self._epoch(epoch, train, arch_val, on_step)
+            self.state = HypernetState(self.hnet, self.embedder, epoch + 1,
+                                       [*self.state.history, stats])
+            if on_epoch is not None:
+                on_epoch(self.state)
+        return self.state
+
+    def _epoch(self, epoch: int, train: FeatureSet, arch_val: FeatureSet,
+               on_step: Callable[[], None] | None) -> dict[str, Any]:
+        warm = epoch < self.cfg.warmup_epochs
+        s_epoch = epoch - self.cfg.warmup_epochs
+        tau = temperature(max(s_epoch, 0), self.cfg.search_epochs, self.cfg.tau_start,
+                          self.cfg.tau_end)
+        hard = s_epoch >= self.cfg.soft_epochs
+        self.net.train()
+        sums = {"ce_train": 0.0, "ce_val": 0.0, "latency_norm": 0.0, "budget_excess": 0.0}
+        val_iter = iter(arch_val.batches(self.cfg.batch_size, self.gen))
+        n = 0
+        for feats, masks in train.batches(self.cfg.batch_size, self.gen):
+            sums["ce_train"] += self._weight_step(feats, masks, warm, tau, hard)
+            if not warm:
+                try:
+                    batch = next(val_iter)
+                except StopIteration:
+                    val_iter = iter(arch_val.batches(self.cfg.batch_size, self.gen))
+                    batch = next(val_iter)
+                for key, value in self._arch_step(batch, tau, hard).items():
+                    sums[key] += value
+            n += 1
+            if on_step is not None:
+                on_step()
+        means = {k: v / max(n, 1) for k, v in sums.items()}
+        phase = "warmup" if warm else ("hard" if hard else "soft")
+        return {"epoch": epoch, "phase": phase, "tau": tau, **means, **self._sweep_stats()}
+
+    def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` random training-device indices (n,) and Dirichlet preferences (n, 2)."""
+        idx = torch.randint(0, len(self.devices), (n,), generator=self.gen)
+        return idx, self.prefs.sample(n)
+
+    def _weight_step(self, feats: list[torch.Tensor], masks: torch.Tensor, warm: bool,
+                     tau: float, hard: bool) -> float:
+        """One step on the supernet weights with the architecture held fixed."""
+        if warm:  # uniform single path: every candidate gets trained, none favoured
+            choices = torch.randint(0, NUM_CHOICES, (NUM_LAYERS,), generator=self.gen).tolist()
+            out = self.net.decode(feats, choices=choices)
+        else:
+            idx, pref = self._draw(1)
+            with torch.no_grad():
+                logits = self.hnet(self.emb[idx[0]], pref[0])  # (5, 21)
+            weights, choices = gumbel_softmax(logits, tau, hard, self.gen)
+            out = (self.net.decode(feats, choices=choices) if hard
+                   else self.net.decode(feats, weights=weights))
+        loss = segmentation_ce(out, masks, self.ignore_index)
+        self.w_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.w_opt.step()
+        return float(loss.detach())
+
+    def _arch_step(self, batch: Batch, tau: float, hard: bool) -> dict[str, float]:
+        """One hypernetwork step on an arch-val batch split among random (device, pref)."""
+        feats, masks = batch
+        k = max(1, min(self.hcfg.pairs_per_step if hard else 1, int(masks.shape[0])))
+        idx, prefs = self._draw(k)
+        logits = self.hnet(self.emb[idx], prefs)  # (k, 5, 21)
+        parts = torch.tensor_split(torch.arange(int(masks.shape[0])), k)
+        losses, ces, lats, overs = [], [], [], []
+        for j, rows in enumerate(parts):
+            dev = self.devices[int(idx[j])]
+            weights, choices = gumbel_softmax(logits[j], tau, hard, self.gen)
+            sub = [f[rows] for f in feats]
+            out = (self.net.decode(sub, weights=weights, choices=choices) if hard
+                   else self.net.decode(sub, weights=weights))
+            ce = segmentation_ce(out, masks[rows], self.ignore_index)
+            expected = dev.model.expected(torch.softmax(logits[j], dim=-1))
+            budget = dev.budget_ms if dev.budget_feasible else None
+            loss, lat = hypernet_objective(ce, expected, dev.bounds, budget, prefs[j],
+                                           self.hcfg.lambda_budget)
+            losses.append(loss)
+            ces.append(float(ce.detach()))
+            lats.append(float(lat.detach()))
+            overs.append(max(float(expected.detach()) - dev.budget_ms, 0.0) / dev.budget_ms)
+        params = list(self.hnet.parameters())
+        # grads for the hypernetwork only: the supernet weights are not trained on arch-val
+        grads = torch.autograd.grad(torch.stack(losses).mean(), params)
+        self.h_opt.zero_grad(set_to_none=True)
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
+        self.h_opt.step()
+        return {"ce_val": float(np.mean(ces)), "latency_norm": float(np.mean(lats)),
+                "budget_excess": float(np.mean(overs))}
+
+    @torch.no_grad()
+    def _sweep_stats(self) -> dict[str, Any]:
+        """Per training device: argmax latency (ms) at w_lat = 0, 0.5 and 1."""
+        prefs = preference_grid(3)
+        out: dict[str, list[float]] = {}
+        for d, dev in enumerate(self.devices):
+            logits = self.hnet(self.emb[d].expand(3, -1), prefs)  # (3, 5, 21)
+            out[dev.name] = dev.model.predict(logits.argmax(-1).numpy()).tolist()
+        return {"argmax_latency_ms_at_wlat_0_05_1": out}
+
+    def save(self, path: Path) -> None:
+        """Checkpoint supernet and hypernet weights, optimizer states and RNGs (atomic)."""
+        blob = {"supernet": {k: v for k, v in self.net.state_dict().items()
+                             if not k.startswith("encoder.")},
+                "hypernet": self.hnet.state_dict(), "w_opt": self.w_opt.state_dict(),
+                "h_opt": self.h_opt.state_dict(), "epoch": self.state.epoch,
+                "rng": self.gen.get_state(), "pref_rng": self.prefs.get_state(),
+                "embed_mean": torch.as_tensor(self.embedder.mean),
+                "embed_std": torch.as_tensor(self.embedder.std),
+                "devices": [d.name for d in self.devices],
+                "config": asdict(self.cfg), "hconfig": asdict(self.hcfg)}
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(blob, tmp)
+        tmp.replace(path)
+
+    def load(self, path: Path, history: list[dict[str, Any]]) -> None:
+        """Resume from :meth:`save` (loaded with ``weights_only=True``).
+
+        Raises:
+            ValueError: when the checkpoint was trained on other devices.
+        """
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        names = [d.name for d in self.devices]
+        if list(blob["devices"]) != names:
+            raise ValueError(f"checkpoint {path}: trained on {blob['devices']}, not {names}")
+        self.net.load_state_dict(blob["supernet"], strict=False)
+        self.hnet.load_state_dict(blob["hypernet"])
+        self.w_opt.load_state_dict(blob["w_opt"])
+        self.h_opt.load_state_dict(blob["h_opt"])
+        self.gen.set_state(blob["rng"])
+        self.prefs.set_state(blob["pref_rng"])
+        self.state = HypernetState(self.hnet, self.embedder, int(blob["epoch"]), history)
+
+
+@torch.no_grad()
+def sweep_architectures(hypernet: ArchHypernet, embedding: torch.Tensor, config: HypernetConfig,
+                        seed: int = 0) -> tuple[np.ndarray, list[float]]:
+    """Distinct architectures of one device along a preference sweep.
+
+    For each of ``config.sweep_points`` preferences (w_lat from 0 to 1) the argmax
+    architecture, then ``config.sweep_samples`` Gumbel samples at ``config.sweep_tau`` (seeded
+    by ``seed``); duplicates are dropped, first occurrence kept.
+
+    Args:
+        hypernet: the trained hypernetwork.
+        embedding: the device's normalised embedding (11,).
+        config: sweep size, samples per preference and sampling temperature.
+        seed: seed of the Gumbel samples.
+
+    Returns:
+        (choices (n, 5) int64, the w_lat that first produced each row).
+    """
+    prefs = preference_grid(config.sweep_points)
+    logits = hypernet(embedding.expand(len(prefs), -1), prefs)  # (P, 5, 21)
+    gen = torch.Generator().manual_seed(seed)
+    rows: list[tuple[int, ...]] = []
+    w_lat: list[float] = []
+    for p in range(len(prefs)):
+        draws = [logits[p].argmax(-1).tolist()]
+        draws += [gumbel_softmax(logits[p], config.sweep_tau, True, gen)[1]
+                  for _ in range(config.sweep_samples)]
+        for choices in draws:
+            key = tuple(int(c) for c in choices)
+            if key not in rows:
+                rows.append(key)
+                w_lat.append(float(prefs[p, 1]))
+    return np.asarray(rows, dtype=np.int64).reshape(-1, NUM_LAYERS), w_lat
+
+
+def arch_strings(choices: np.ndarray) -> list[str]:
+    """Canonical architecture strings of choice rows (n, 5)."""
+    return [str(Arch(tuple(int(c) for c in row))) for row in choices]

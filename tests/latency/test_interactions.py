@@ -1,0 +1,151 @@
+"""Interaction terms (I4): the ridge fit recovers a known synthetic model; the differentiable
+form equals the discrete one; v2 files with fitted interactions round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from linas.latency import LUTLatencyModel, load_lut, save_lut
+from linas.latency.interactions import (
+    design_matrix,
+    fit_interactions,
+    fold_into_pairs,
+    op_sum,
+    pair_interactions,
+    pair_sum,
+    ridge_solve,
+)
+from linas.latency.lut import LUT
+from linas.latency.validate import sample_architectures
+from linas.space import NUM_CHOICES, NUM_LAYERS
+
+
+def _table(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0.2, 3.0, (NUM_LAYERS, NUM_CHOICES))
+
+
+def _truth(table: np.ndarray, choices: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    # framework overhead 1.5 ms, ops 20% slower in the model, plus pair terms; fixed 10 ms
+    return 10.0 + 1.5 + 1.2 * op_sum(table, choices) + pair_sum(pairs, choices)
+
+
+def test_fit_recovers_intercept_scale_and_structured_pairs() -> None:
+    table = _table()
+    rng = np.random.default_rng(1)
+    # structured interaction: (layer i choice a) x (layer i+1 choice b) cache term
+    pairs = 0.05 * rng.random((NUM_LAYERS - 1, NUM_CHOICES, 1)) * rng.random((1, 1, NUM_CHOICES))
+    fit_c = sample_architectures(300, seed=1)
+    held = sample_architectures(200, seed=2, exclude=[int(i) for i in range(0)])
+    measured = _truth(table, fit_c, pairs) + rng.normal(0, 0.01, len(fit_c))
+    fit = fit_interactions(table, 10.0, fit_c, measured, seed=0)
+    predicted = 10.0 + op_sum(table, held) + pair_sum(fit.pairs, held)
+    truth = _truth(table, held, pairs)
+    assert np.max(np.abs(predicted - truth) / truth) < 0.01
+    assert abs(fit.intercept - 1.5) < 0.3 and np.allclose(fit.scales, 0.2, atol=0.05)
+    assert fit.pairs.shape == (NUM_LAYERS - 1, NUM_CHOICES, NUM_CHOICES)
+
+
+def test_fit_recovers_pure_pair_terms_with_many_samples() -> None:
+    table = _table(3)
+    rng = np.random.default_rng(4)
+    pairs = rng.normal(0, 0.3, (NUM_LAYERS - 1, NUM_CHOICES, NUM_CHOICES))
+    fit_c = sample_architectures(2500, seed=5)
+    held = sample_architectures(300, seed=6)
+    fit = fit_interactions(table, 0.0, fit_c, op_sum(table, fit_c) + pair_sum(pairs, fit_c),
+                           alphas=(0.003,))
+    err = pair_sum(fit.pairs, held) - pair_sum(pairs, held)
+    assert np.sqrt(np.mean(err ** 2)) < 0.2 * np.std(pair_sum(pairs, held))
+
+
+def test_fold_into_pairs_matches_linear_model() -> None:
+    table = _table(7)
+    choices = sample_architectures(50, seed=8)
+    x, penalty = design_matrix(table, choices)
+    beta = np.random.default_rng(9).normal(size=x.shape[1])
+    np.testing.assert_allclose(pair_sum(fold_into_pairs(beta, table), choices), x @ beta,
+                               rtol=1e-10, atol=1e-10)
+    assert penalty.shape == (x.shape[1],) and np.all(penalty > 0)
+
+
+def test_ridge_primal_equals_dual() -> None:
+    rng = np.random.default_rng(0)
+    x, y, pen = rng.normal(size=(30, 12)), rng.normal(size=30), rng.uniform(0.1, 2, 12)
+    np.testing.assert_allclose(ridge_solve(x[:8], y[:8], pen),
+                               np.linalg.solve(x[:8].T @ x[:8] + np.diag(pen), x[:8].T @ y[:8]),
+                               rtol=1e-8)
+    with pytest.raises(ValueError, match="positive"):
+        ridge_solve(x, y, np.zeros(12))
+
+
+def test_fit_rejects_bad_inputs() -> None:
+    with pytest.raises(ValueError, match=">= 5"):
+        fit_interactions(_table(), 0.0, np.zeros((3, 5), int), np.ones(3))
+    with pytest.raises(ValueError, match=r"\(N, 5\)"):
+        fit_interactions(_table(), 0.0, np.zeros((6, 4), int), np.ones(6))
+
+
+def test_pair_interactions_is_pair_minus_parts() -> None:
+    table = _table(2)
+    pair_ms = table[:-1, :, None] + table[1:, None, :] + 0.25
+    np.testing.assert_allclose(pair_interactions(pair_ms, table), 0.25)
+    with pytest.raises(ValueError, match="shape"):
+        pair_interactions(np.zeros((3, 21, 21)), table)
+
+
+def _lut(pairs: np.ndarray | None) -> LUT:
+    table = _table(11)
+    return LUT(hardware="synthetic", input_size=(64, 64), mean_ms=table, std_ms=0.01 * table,
+               fixed_ms=5.0, fixed_std_ms=0.1, interactions=pairs,
+               interaction_method=None if pairs is None else "fit",
+               provenance={"runtime": "torch", "interactions": {"method": "fit",
+                                                                "arch_ids": [1, 2, 3]}})
+
+
+def test_expected_equals_predict_on_one_hot_and_is_differentiable() -> None:
+    pairs = np.random.default_rng(12).normal(0, 0.2, (NUM_LAYERS - 1, NUM_CHOICES, NUM_CHOICES))
+    model = LUTLatencyModel(_lut(pairs))
+    choices = sample_architectures(5, seed=13)
+    for row in choices:
+        one_hot = torch.zeros(NUM_LAYERS, NUM_CHOICES, dtype=torch.float64)
+        one_hot[torch.arange(NUM_LAYERS), torch.as_tensor(row)] = 1.0
+        assert float(model.expected(one_hot)) == pytest.approx(float(model.predict(row[None])[0]))
+    logits = torch.zeros(NUM_LAYERS, NUM_CHOICES, dtype=torch.float64, requires_grad=True)
+    model.expected(torch.softmax(logits, dim=1)).backward()
+    assert logits.grad is not None and torch.all(torch.isfinite(logits.grad))
+    assert float(logits.grad.abs().sum()) > 0
+
+
+def test_v2_with_interactions_round_trips(tmp_path: Path) -> None:
+    pairs = np.random.default_rng(14).normal(0, 0.2, (NUM_LAYERS - 1, NUM_CHOICES, NUM_CHOICES))
+    lut = _lut(pairs)
+    back = load_lut(save_lut(lut, tmp_path / "lut.json"))
+    np.testing.assert_allclose(back.interactions, pairs)
+    assert back.interaction_method == "fit" and back.fixed_ms == 5.0
+    assert back.provenance["interactions"]["arch_ids"] == [1, 2, 3]
+    choices = sample_architectures(20, seed=15)
+    np.testing.assert_allclose(LUTLatencyModel(back).predict(choices),
+                               LUTLatencyModel(lut).predict(choices))
+
+
+@pytest.mark.parametrize(("pairs", "match"), [
+    ({"layer_0-layer_1": [[0.0] * 21] * 21}, "lack the pair 'layer_1-layer_2'"),
+    ({f"layer_{i}-layer_{i + 1}": [[0.0] * 20] * 21 for i in range(4)}, "finite 21x21"),
+    ({f"layer_{i}-layer_{i + 1}": [[float("nan")] * 21] * 21 for i in range(4)}, "finite 21x21"),
+])
+def test_bad_interactions_block_is_one_clear_line(tmp_path: Path, pairs: dict, match: str,
+                                                   v1_dict) -> None:
+    import json
+
+    from linas._errors import LUTError
+
+    data = v1_dict()
+    data["interactions"] = {"method": "fit", "pairs": pairs}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(LUTError, match=match) as info:
+        load_lut(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)

@@ -1,0 +1,181 @@
+"""The preference-conditioned hypernetwork (I1): outputs, toy optimum, sampling, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from linas.latency import LUT, LUTLatencyModel
+from linas.search import (
+    ArchHypernet,
+    DeviceEmbedder,
+    FeatureSet,
+    HypernetConfig,
+    HypernetDevice,
+    HypernetSearch,
+    PreferenceSampler,
+    SearchConfig,
+    preference_grid,
+    sweep_architectures,
+)
+from linas.search.hypernet import build_hypernet, hypernet_objective, raw_embedding
+from linas.space import NUM_CHOICES, NUM_LAYERS
+
+
+def toy_lut(seed: int, name: str = "toy") -> LUT:
+    rng = np.random.default_rng(seed)
+    mean = rng.uniform(1.0, 10.0, size=(NUM_LAYERS, NUM_CHOICES))
+    return LUT(hardware=name, input_size=(64, 64), mean_ms=mean, std_ms=mean * 0.01)
+
+
+def toy_device(seed: int, budget_ms: float = 1e6) -> HypernetDevice:
+    return HypernetDevice.from_model(f"toy{seed}", LUTLatencyModel(toy_lut(seed, f"toy{seed}")),
+                                     budget_ms)
+
+
+class TinyNet(nn.Module):
+    """Stand-in for the supernet's decoder: 5 layers x 21 candidate 1x1 convs on 4 channels."""
+
+    def __init__(self, classes: int = 3, c: int = 4) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.ModuleList(nn.Conv2d(c, c, 1) for _ in range(NUM_CHOICES))
+                                    for _ in range(NUM_LAYERS))
+        self.head = nn.Conv2d(c, classes, 1)
+
+    def decode(self, feats, weights=None, choices=None):
+        x = feats[-1]
+        for i, cands in enumerate(self.layers):
+            if choices is not None:
+                y = cands[choices[i]](x)
+                y = y if weights is None else y * weights[i][choices[i]]
+            else:
+                y = sum(weights[i][k] * cands[k](x) for k in range(NUM_CHOICES))
+            x = torch.relu(y)
+        return self.head(x)
+
+
+def tiny_data(n: int, seed: int) -> FeatureSet:
+    g = torch.Generator().manual_seed(seed)
+    return FeatureSet(masks=torch.randint(0, 3, (n, 6, 6), generator=g),
+                      feats=[torch.randn(n, 4, 6, 6, generator=g)])
+
+
+def make_search(seed: int = 0) -> HypernetSearch:
+    torch.manual_seed(seed)
+    cfg = SearchConfig(warmup_epochs=1, search_epochs=3, soft_epochs=1, batch_size=4, seed=seed)
+    return HypernetSearch(TinyNet(), [toy_device(1), toy_device(2, budget_ms=30.0)], cfg,
+                          HypernetConfig(hidden=16, pairs_per_step=2))
+
+
+def test_output_is_a_distribution_over_choices_per_layer():
+    net = ArchHypernet(hidden=8)
+    for p in net.parameters():  # leave the zero (uniform) start for a generic network
+        nn.init.normal_(p, std=1.0)
+    emb, pref = torch.randn(6, 11), preference_grid(6)
+    probs = net.probs(emb, pref)
+    assert probs.shape == (6, NUM_LAYERS, NUM_CHOICES)
+    assert (probs >= 0).all() and torch.allclose(probs.sum(-1), torch.ones(6, NUM_LAYERS))
+    assert net(emb[0], pref[0]).shape == (NUM_LAYERS, NUM_CHOICES)
+    uniform = ArchHypernet(hidden=8).probs(emb, pref)  # zero-initialised output layer
+    assert torch.allclose(uniform, torch.full_like(uniform, 1.0 / NUM_CHOICES))
+    with pytest.raises(ValueError, match="embedding"):
+        net(torch.randn(5), pref[0])
+
+
+def test_latency_preference_yields_each_devices_fastest_architecture():
+    """Toy problem with a known optimum: with w_lat = 1 the hypernet alone, trained against two
+    devices' LUT latency, maps each device's embedding to its own per-layer fastest choices."""
+    devices = [toy_device(3), toy_device(4)]
+    embedder = DeviceEmbedder.fit(np.stack([d.raw for d in devices]))
+    emb = embedder(np.stack([d.raw for d in devices]))
+    net = build_hypernet(HypernetConfig(hidden=32), seed=0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    pref = torch.tensor([0.0, 1.0])
+    for _ in range(300):
+        loss = torch.zeros(())
+        for d, dev in enumerate(devices):
+            expected = dev.model.expected(net.probs(emb[d], pref))
+            loss = loss + hypernet_objective(torch.zeros(()), expected, dev.bounds, None, pref,
+                                             10.0)[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    for d, dev in enumerate(devices):
+        assert net(emb[d], pref).argmax(-1).tolist() == dev.model.table.argmin(1).tolist()
+    assert devices[0].model.table.argmin(1).tolist() != devices[1].model.table.argmin(1).tolist()
+
+
+def test_objective_terms():
+    ce, e = torch.tensor(0.7), torch.tensor(30.0)
+    loss, lat = hypernet_objective(ce, e, (10.0, 50.0), 20.0, torch.tensor([0.25, 0.75]), 10.0)
+    assert float(lat) == pytest.approx(0.5)
+    assert float(loss) == pytest.approx(0.25 * 0.7 + 0.75 * 0.5 + 10.0 * 0.5)
+    free, _ = hypernet_objective(ce, e, (10.0, 50.0), None, torch.tensor([0.25, 0.75]), 10.0)
+    assert float(free) == pytest.approx(0.25 * 0.7 + 0.75 * 0.5)
+
+
+def test_dirichlet_sampling_is_seeded_and_on_the_simplex():
+    a, b = PreferenceSampler(1.0, seed=5), PreferenceSampler(1.0, seed=5)
+    x = a.sample(50)
+    assert torch.equal(x, b.sample(50))
+    assert not torch.equal(x, PreferenceSampler(1.0, seed=6).sample(50))
+    assert x.shape == (50, 2) and (x >= 0).all() and torch.allclose(x.sum(1), torch.ones(50))
+    state = a.get_state()
+    nxt = a.sample(3)
+    a.set_state(state)
+    assert torch.equal(a.sample(3), nxt)
+    with pytest.raises(ValueError, match="alpha"):
+        PreferenceSampler(0.0, seed=0)
+
+
+def test_embedder_uses_training_statistics():
+    raw = np.stack([raw_embedding(LUTLatencyModel(toy_lut(s))) for s in range(3)])
+    emb = DeviceEmbedder.fit(raw)
+    z = emb(raw).numpy()
+    assert np.allclose(z.mean(0), 0, atol=1e-5)
+    scaled = raw_embedding(LUTLatencyModel(LUT("fast", (64, 64), toy_lut(0).mean_ms / 100,
+                                               toy_lut(0).mean_ms / 1e4)))
+    # a 100x faster copy of a device differs in the speed feature only
+    assert np.allclose(emb(scaled).numpy()[:10], z[0, :10], atol=1e-5)
+    assert emb(scaled).numpy()[10] < z[0, 10]
+
+
+def test_sweep_gives_distinct_architectures():
+    net = ArchHypernet(hidden=8)
+    for p in net.parameters():
+        nn.init.normal_(p, std=1.0)
+    cfg = HypernetConfig(sweep_points=11, sweep_samples=2)
+    emb = torch.randn(11, generator=torch.Generator().manual_seed(0))
+    choices, w_lat = sweep_architectures(net, emb, cfg, seed=0)
+    assert choices.shape[1] == NUM_LAYERS and len(w_lat) == len(choices)
+    assert len({tuple(r) for r in choices.tolist()}) == len(choices)
+    assert w_lat[0] == 0.0 and w_lat == sorted(w_lat)
+    assert np.array_equal(sweep_architectures(net, emb, cfg, seed=0)[0], choices)  # seeded
+
+
+def test_training_runs_and_checkpoint_round_trip_resumes_exactly(tmp_path):
+    train, val = tiny_data(8, 0), tiny_data(8, 1)
+    full = make_search()
+    full.run(train, val)
+    assert len(full.state.history) == 4
+    assert full.state.history[-1]["phase"] == "hard"
+
+    part = make_search()
+    part.run(train, val, on_epoch=lambda s: part.save(tmp_path / "h.pt") if s.epoch == 2 else None)
+    resumed = make_search()
+    resumed.load(tmp_path / "h.pt", part.state.history[:2])
+    assert resumed.state.epoch == 2
+    resumed.run(train, val)
+    for a, b in zip(full.hnet.parameters(), resumed.hnet.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert resumed.state.history == full.state.history
+
+
+def test_checkpoint_of_other_devices_is_refused(tmp_path):
+    s = make_search()
+    s.save(tmp_path / "h.pt")
+    other = HypernetSearch(TinyNet(), [toy_device(5)], s.cfg, s.hcfg)
+    with pytest.raises(ValueError, match="trained on"):
+        other.load(tmp_path / "h.pt", [])

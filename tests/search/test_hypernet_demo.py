@@ -1,0 +1,81 @@
+"""A quick demo run with the hypernetwork strategy: the same results.json contract as the
+baseline, a zero-shot front for the held-out device, and ``linas pareto`` on the run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from linas._errors import ConfigError
+from linas.hypernet_stage import check_strategy
+from linas.latency import LUT, save_lut
+from linas.pareto import non_dominated_mask
+from linas.pipeline import LOCAL_DEVICE, DemoConfig, quick_config, run_demo, run_pareto_stage
+from linas.progress import Reporter
+from linas.space import NUM_CHOICES, NUM_LAYERS, Arch
+
+HOLDOUT = "raspberrypi5"
+
+
+def place_local_lut(out: Path) -> None:
+    """A synthetic stand-in for this machine's LUT, so the test skips the minute of timing
+    (the demo reuses a LUT already in ``out/luts``, as on a rerun)."""
+    mean = np.random.default_rng(0).uniform(0.5, 5.0, size=(NUM_LAYERS, NUM_CHOICES))
+    save_lut(LUT(hardware=LOCAL_DEVICE, input_size=(64, 64), mean_ms=mean, std_ms=mean * 0.01,
+                 fixed_ms=20.0, fixed_std_ms=0.1), out / "luts" / f"{LOCAL_DEVICE}.json")
+
+
+@pytest.fixture(scope="module")
+def hyper_run(tmp_path_factory, reference_luts) -> Iterator[tuple[Path, dict]]:
+    out = tmp_path_factory.mktemp("hyperdemo")
+    place_local_lut(out)
+    cfg = quick_config(DemoConfig(out=out, lut_dir=reference_luts, seed=1,
+                                  encoder_weights="random", strategy="hypernet",
+                                  holdout=HOLDOUT))
+    yield out, run_demo(cfg, Reporter(quiet=True))
+    shutil.rmtree(out)  # the supernet checkpoint alone is ~2 GB
+
+
+def test_hypernet_demo_writes_the_results_contract(hyper_run):
+    out, _ = hyper_run
+    res = json.loads((out / "results.json").read_text())
+    assert res["search"]["strategy"] == "hypernet"
+    assert len(res["devices"]) == 7 and HOLDOUT not in res["search"]["train_devices"]
+    for name, dev in res["devices"].items():
+        assert dev["front"], name
+        lat = [p["latency_ms"] for p in dev["front"]]
+        acc = [p["miou"] for p in dev["front"]]
+        assert non_dominated_mask(lat, acc).all(), name
+        for p in dev["front"]:
+            Arch.parse(p["arch"])
+        assert dev["hypervolume"] >= 0 and len(dev["hv_reference"]) == 2
+        sel = dev["selected"]
+        assert set(sel) >= {"arch", "latency_ms", "miou", "meets_budget"}
+        assert sel["meets_budget"] == (sel["latency_ms"] <= dev["budget_ms"])
+        assert dev["hypernet"]["zero_shot"] == (name == HOLDOUT)
+        assert dev["hypernet"]["generated"] == len(dev["evaluated"]["miou"]) >= 1
+        assert (out / "plots" / f"pareto_{name}.png").is_file()
+    assert res["final"]["device"] == LOCAL_DEVICE and Path(res["final"]["onnx"]).is_file()
+    assert json.loads((out / "pareto.json").read_text())["strategy"] == "hypernet"
+
+
+def test_pareto_stage_on_a_hypernet_run_sweeps_again(hyper_run):
+    out, res = hyper_run
+    again = run_pareto_stage(out, Reporter(quiet=True))
+    # the search is complete (loaded, not retrained) and the sweep is deterministic
+    assert again["search"]["history"] == res["search"]["history"]
+    for name, dev in res["devices"].items():
+        assert again["devices"][name]["front"] == dev["front"]
+
+
+def test_strategy_options_are_checked():
+    check_strategy("hypernet", "orin")
+    with pytest.raises(ConfigError, match="valid: bilevel, hypernet"):
+        check_strategy("hyper", None)
+    with pytest.raises(ConfigError, match="--strategy hypernet"):
+        check_strategy("bilevel", "orin")
