@@ -11,6 +11,11 @@ supernet-training budget (``SearchConfig``: epochs, batch size, steps):
 * ``dedicated``: the bi-level search on the held-out device alone, then the baseline Pareto
   stage for that device.
 
+Hypernet fronts come three ways, all reported: ``hypervolume`` (the default sweep: the argmax
+architecture of 21 preferences per device, the contract of ``linas pareto``), ``sampled``
+(plus 2 Gumbel samples at tau 1 per preference) and ``pooled_hv`` (each device's front over
+every architecture generated for any device; no extra evaluation, they share the supernet).
+
 Devices: this machine's LUT (measured at ``--size``) plus the six reference LUTs. Fronts use
 each device's fixed hypervolume reference point (its maximum LUT latency, mIoU 0), so the
 hypervolumes of one device compare across variants.

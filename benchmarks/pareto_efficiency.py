@@ -186,7 +186,7 @@ def plot(path: Path, summary: dict[str, Any]) -> None:
         ax.plot(np.arange(1, y.shape[0] + 1), y, label=name)
     ax.axhline(0.95, color="grey", ls="--", lw=0.8, label="95% of reference")
     ax.set(xscale="log", xlabel="weight-sharing evaluations",
-           ylabel="hypervolume / reference (mean over devices, seeds)")
+           ylabel="HV / reference HV (mean: devices, seeds)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -71,6 +71,7 @@ class DemoConfig:
     budget_ms: float = BUDGET_MS
     lut_warmup: int = 3
     lut_repeat: int = 15
+    lut_fit_archs: int = DEMO_FIT_ARCHS  # end-to-end timings that fit the interaction terms
     e2e_warmup: int = 10
     e2e_repeat: int = 50
     threads: int | None = None
@@ -167,7 +168,8 @@ def prepare(run: Run) -> Context:
 
 def quick_config(cfg: DemoConfig) -> DemoConfig:
     """A tiny configuration for smoke tests (seconds, not minutes); not the real demo."""
-    return replace(cfg, n_images=24, size=(64, 64), lut_warmup=1, lut_repeat=3, e2e_warmup=1,
+    return replace(cfg, n_images=24, size=(64, 64), lut_warmup=1, lut_repeat=3,
+                   lut_fit_archs=8, e2e_warmup=1,
                    e2e_repeat=3,
                    search=replace(cfg.search, warmup_epochs=1, search_epochs=2, soft_epochs=1,
                                   batch_size=8),
@@ -340,7 +342,7 @@ def measure_local_lut(run: Run, net: Supernet, path: Path) -> LUT:
     cfg = run.cfg
     lut = measure_supernet_lut(net, cfg.size, cfg.lut_warmup, cfg.lut_repeat, cfg.threads,
                                LOCAL_DEVICE, run.rep, interactions="fit",
-                               fit_archs=DEMO_FIT_ARCHS)
+                               fit_archs=cfg.lut_fit_archs)
     save_lut(lut, path)
     return load_lut(path)
 

@@ -129,4 +129,4 @@ def format_table(result: dict[str, Any]) -> str:
         cells = "".join(f"| {res[m]['mape']:6.1%} {res[m]['spearman']:6.3f} "
                         f"{res[m]['within_10pct']:6.1%}   " for m in METHODS)
         rows.append(f"{name:<{w}}{cells}")
-    return "\n".join(rows)
+    return "\n".join(r.rstrip() for r in rows)
