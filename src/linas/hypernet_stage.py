@@ -9,8 +9,6 @@ cached across devices) and writes the same per-device contract as the baseline P
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +19,7 @@ from linas.latency import LUT, LUTLatencyModel
 from linas.latency.lut import write_json_atomic
 from linas.pareto.stage import Evaluated, device_front
 from linas.search import FeatureSet, evaluate_choices
+from linas.search.driver import run_checkpointed
 from linas.search.hypernet_search import (
     HypernetDevice,
     HypernetSearch,
@@ -33,7 +32,6 @@ if TYPE_CHECKING:  # the pipeline imports this module; no import back at run tim
     from linas.pipeline import Run
 
 STRATEGIES = ("bilevel", "hypernet")
-CHECKPOINT_EVERY_S = 60.0  # as the baseline: the supernet checkpoint is ~2 GB
 
 
 def check_strategy(strategy: str, holdout: str | None) -> None:
@@ -73,27 +71,9 @@ def search_hypernet(run: Run, net: Supernet, splits: dict[str, FeatureSet],
     train_devs, every = hypernet_devices(luts, cfg.budget_ms, cfg.holdout)
     search = HypernetSearch(net, train_devs, cfg.search, cfg.hypernet,
                             run.results.get("ignore_index", 255))
-    ckpt_dir = cfg.out / "checkpoints"
-    ckpt_dir.mkdir(exist_ok=True)
-    ckpt, hist = ckpt_dir / "hypernet.pt", ckpt_dir / "hypernet_history.json"
-    if ckpt.is_file() and hist.is_file():
-        search.load(ckpt, json.loads(hist.read_text()))
-        run.rep.info(f"resuming hypernet search from {ckpt} at epoch {search.state.epoch}")
-
-    last_save = [time.perf_counter()]
-
-    def on_epoch(state: HypernetState) -> None:
-        # at most once a minute, and always after the last epoch
-        done = state.epoch >= search.total_epochs
-        if done or time.perf_counter() - last_save[0] >= CHECKPOINT_EVERY_S:
-            search.save(ckpt)
-            write_json_atomic(hist, state.history)
-            last_save[0] = time.perf_counter()
-
-    steps = search.steps_per_epoch(splits["train"]) * (search.total_epochs - search.state.epoch)
-    with run.rep.task("searching (hypernetwork)", steps) as advance:
-        state = search.run(splits["train"], splits["arch_val"], on_epoch,
-                           on_step=lambda: advance(1))
+    state = run_checkpointed(search, splits["train"], splits["arch_val"],
+                             cfg.out / "checkpoints", "hypernet", run.rep,
+                             "searching (hypernetwork)")
     run.results["search"] = {
         "strategy": "hypernet", "config": asdict(cfg.search), "hypernet": asdict(cfg.hypernet),
         "history": state.history, "holdout": cfg.holdout,

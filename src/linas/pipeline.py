@@ -49,12 +49,12 @@ from linas.search import (
     cache_features,
     evaluate_choices,
 )
+from linas.search.driver import run_checkpointed
 from linas.space import Arch, SearchSpace
 from linas.supernet import Supernet, load_encoder
 
 LOCAL_DEVICE = "local_torch_cpu"
 BUDGET_MS = 160.0  # C3: 100 images in 16 s
-CHECKPOINT_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -357,28 +357,8 @@ def run_search(run: Run, net: Supernet, splits: dict[str, FeatureSet], luts: dic
     devices = [DeviceTarget(name, LUTLatencyModel(lut), cfg.budget_ms)
                for name, lut in luts.items()]
     search = BilevelSearch(net, devices, cfg.search, run.results.get("ignore_index", 255))
-    ckpt_dir = cfg.out / "checkpoints"
-    ckpt_dir.mkdir(exist_ok=True)
-    ckpt, hist = ckpt_dir / "search.pt", ckpt_dir / "search_history.json"
-    if ckpt.is_file() and hist.is_file():
-        search.load(ckpt, json.loads(hist.read_text()))
-        run.rep.info(f"resuming search from {ckpt} at epoch {search.state.epoch}")
-
-    last_save = [time.perf_counter()]
-
-    def on_epoch(state: Any) -> None:
-        # the checkpoint holds the whole supernet and its optimizer (~2 GB): write it at most
-        # once a minute, and always after the last epoch, so resuming loses < 1 min of work
-        done = state.epoch >= search.total_epochs
-        if done or time.perf_counter() - last_save[0] >= CHECKPOINT_EVERY_S:
-            search.save(ckpt)
-            write_json_atomic(hist, state.history)
-            last_save[0] = time.perf_counter()
-
-    steps = search.steps_per_epoch(splits["train"]) * (search.total_epochs - search.state.epoch)
-    with run.rep.task("searching (bi-level)", steps) as advance:
-        state = search.run(splits["train"], splits["arch_val"], on_epoch,
-                           on_step=lambda: advance(1))
+    state = run_checkpointed(search, splits["train"], splits["arch_val"],
+                             cfg.out / "checkpoints", "search", run.rep, "searching (bi-level)")
     run.results["search"] = {"config": asdict(cfg.search), "history": state.history,
                              "argmax_arch": str(state.best_arch()),
                              "devices": {d.name: {"target_ms": d.target_ms} for d in devices}}
