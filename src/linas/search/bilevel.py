@@ -76,6 +76,14 @@ class SearchState:
         return Arch(tuple(int(i) for i in self.logits.argmax(dim=-1)))
 
 
+def epoch_phase(epoch: int, cfg: SearchConfig) -> tuple[bool, float, bool]:
+    """(warm-up?, Gumbel temperature, hard sampling?) of ``epoch`` under ``cfg``'s schedule,
+    shared by every search strategy so their supernet-training budgets match."""
+    s_epoch = epoch - cfg.warmup_epochs
+    tau = temperature(max(s_epoch, 0), cfg.search_epochs, cfg.tau_start, cfg.tau_end)
+    return epoch < cfg.warmup_epochs, tau, s_epoch >= cfg.soft_epochs
+
+
 class BilevelSearch:
     """Driver of the baseline search; each step is a named method."""
 
@@ -114,11 +122,7 @@ class BilevelSearch:
 
     def _epoch(self, epoch: int, train: FeatureSet, arch_val: FeatureSet,
                on_step: Callable[[], None] | None) -> dict[str, Any]:
-        warm = epoch < self.cfg.warmup_epochs
-        s_epoch = epoch - self.cfg.warmup_epochs
-        tau = temperature(max(s_epoch, 0), self.cfg.search_epochs, self.cfg.tau_start,
-                          self.cfg.tau_end)
-        hard = s_epoch >= self.cfg.soft_epochs
+        warm, tau, hard = epoch_phase(epoch, self.cfg)
         self.net.train()
         sums = {"ce_train": 0.0, "ce_val": 0.0, "penalty": 0.0}
         val_iter = iter(arch_val.batches(self.cfg.batch_size, self.gen))

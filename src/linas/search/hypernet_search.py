@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 from linas.latency.model import LUTLatencyModel
-from linas.search.bilevel import SearchConfig
+from linas.search.bilevel import SearchConfig, epoch_phase
 from linas.search.features import FeatureSet
-from linas.search.gumbel import gumbel_softmax, temperature
+from linas.search.gumbel import gumbel_softmax
 from linas.search.hypernet import (
     ArchHypernet,
     DeviceEmbedder,
@@ -137,11 +137,7 @@ class HypernetSearch:
 
     def _epoch(self, epoch: int, train: FeatureSet, arch_val: FeatureSet,
                on_step: Callable[[], None] | None) -> dict[str, Any]:
-        warm = epoch < self.cfg.warmup_epochs
-        s_epoch = epoch - self.cfg.warmup_epochs
-        tau = temperature(max(s_epoch, 0), self.cfg.search_epochs, self.cfg.tau_start,
-                          self.cfg.tau_end)
-        hard = s_epoch >= self.cfg.soft_epochs
+        warm, tau, hard = epoch_phase(epoch, self.cfg)
         self.net.train()
         sums = {"ce_train": 0.0, "ce_val": 0.0, "latency_norm": 0.0, "budget_excess": 0.0}
         val_iter = iter(arch_val.batches(self.cfg.batch_size, self.gen))
