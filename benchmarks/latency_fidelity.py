@@ -21,7 +21,7 @@ import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
 from linas.latency import LUTLatencyModel
-from linas.latency.lut import LUT, write_json_atomic
+from linas.latency.lut import LUT, save_lut, write_json_atomic
 from linas.latency.runtimes import available_runtimes, get_runtime
 from linas.latency.validate import format_table, sample_architectures
 from linas.lutcli import _supernet, measure_supernet_lut, validate_lut
@@ -68,7 +68,12 @@ def run_runtime(name: str, args: argparse.Namespace, rep: Reporter) -> dict[str,
                                      f"bench_{name}_again", rep, runtime=rt)
         out["repeat_build"] = repeat_agreement(lut, again)
         out["repeat_build"]["build_s"] = again.provenance["build_s"]["total"]
+    # the LUT itself (with the fit sample in its provenance) beside the JSON, for offline refits
+    lut_path = args.out.with_name(f"{args.out.stem}_{name}_lut.json")
+    save_lut(lut, lut_path)
+    out["lut_file"] = lut_path.name
     out["fit"].pop("arch_ids", None)
+    out["fit"].pop("measured_ms", None)
     return out
 
 

@@ -32,7 +32,10 @@ from linas.latency.runtimes import (
     get_runtime,
 )
 from linas.latency.validate import (
+    ANCHOR_CHOICES,
+    DRIFT_WARN,
     check_disjoint,
+    drift_correct,
     format_table,
     sample_architectures,
     time_architectures,
@@ -110,9 +113,15 @@ def measure_supernet_lut(net: Supernet, size: tuple[int, int], warmup: int, repe
                           fixed=lambda: (_fixed_part(net, rt, size),
                                          torch.randn(1, 3, h, w, device=dev)),
                           progress=lambda done, total: adv(1), runtime=rt)
+    prepare = ArchRunners(net, rt, size)
+    # the machine's speed now: validation and fits are expressed at it (drift_correct)
+    anchor_ms = float(time_architectures(prepare, np.asarray([ANCHOR_CHOICES]), rt, warmup,
+                                         repeat, anchor=None)[0])
+    lut.provenance["anchor"] = {"arch": str(Arch(ANCHOR_CHOICES)), "ms": round(anchor_ms, 5)}
     ops_s = time.perf_counter() - start
     if interactions == "fit":
-        lut = add_fitted_interactions(lut, net, rt, fit_archs, FIT_SEED, warmup, repeat, rep)
+        lut = add_fitted_interactions(lut, net, rt, fit_archs, FIT_SEED, warmup, repeat, rep,
+                                      prepare)
     elif interactions == "full":
         lut = add_pair_interactions(lut, net, rt, warmup, repeat, rep)
     total = time.perf_counter() - start
@@ -160,19 +169,29 @@ def _layer_inputs(size: tuple[int, int], dev: torch.device) -> list[torch.Tensor
 
 
 def add_fitted_interactions(lut: LUT, net: Supernet, runtime: Runtime, n_archs: int, seed: int,
-                            warmup: int, repeat: int, rep: Reporter) -> LUT:
-    """Time ``n_archs`` seeded random architectures end to end and fit the pair terms."""
+                            warmup: int, repeat: int, rep: Reporter,
+                            prepare: ArchRunners | None = None) -> LUT:
+    """Time ``n_archs`` seeded random architectures end to end and fit the pair terms.
+
+    Timings are drift-corrected to the LUT's anchor time when it has one
+    (``provenance['anchor']``), else to the median anchor of the run.
+    """
     choices = sample_architectures(n_archs, seed)
-    prepare = ArchRunners(net, runtime, lut.input_size)
+    prepare = prepare or ArchRunners(net, runtime, lut.input_size)
     with rep.task(f"end-to-end timing of {n_archs} fitting architectures", n_archs) as adv:
-        measured = time_architectures(prepare, choices, runtime, warmup, repeat,
-                                      tick=lambda: adv(1))
+        anchors: list[float] = []
+        raw = time_architectures(prepare, choices, runtime, warmup, repeat,
+                                 tick=lambda: adv(1), anchor_log=anchors)
+    measured = drift_correct(raw, anchors, _anchor_ms(lut))
     fit = fit_interactions(lut.mean_ms, lut.fixed_ms or 0.0, choices, measured)
     prov = {**lut.provenance, "interactions": {
         "method": "fit", "seed": seed, "n_archs": n_archs, "alpha": fit.alpha,
-        "cv_mape": fit.cv_mape, "intercept_ms": fit.intercept,
+        "cv_mape": fit.cv_mape, "terms": fit.terms, "cv_mape_by_terms": fit.cv_by_terms,
+        "intercept_ms": fit.intercept,
         "layer_scales": [round(float(s), 4) for s in fit.scales],
-        "arch_ids": choices_to_ids(choices).tolist()}}
+        "arch_ids": choices_to_ids(choices).tolist(),
+        "measured_ms": [round(float(m), 5) for m in measured],
+        "raw_ms": [round(float(m), 5) for m in raw], "anchor_ms": _per_group(anchors)}}
     return replace(lut, interactions=fit.pairs, interaction_method="fit", provenance=prov)
 
 
@@ -279,14 +298,39 @@ def validate_lut(lut: LUT, n_archs: int, seed: int = VALIDATE_SEED, warmup: int 
     prepare = ArchRunners(net, runtime, lut.input_size)
     with rep.task(f"end-to-end timing of {n_archs} architectures ({runtime.name})",
                   n_archs) as adv:
-        measured = time_architectures(prepare, choices, runtime, _or(warmup, lut.warmup, 3),
-                                      _or(repeat, lut.repeat, 10), tick=lambda: adv(1))
-    report = validation_report(lut, choices, measured, runtime.name)
+        anchors: list[float] = []
+        raw = time_architectures(prepare, choices, runtime, _or(warmup, lut.warmup, 3),
+                                 _or(repeat, lut.repeat, 10), tick=lambda: adv(1),
+                                 anchor_log=anchors)
+    reference = _anchor_ms(lut)
+    measured = drift_correct(raw, anchors, reference)
+    report = validation_report(lut, choices, measured, runtime.name, raw_ms=raw)
+    ref = reference if reference is not None else float(np.median(anchors))
+    change = float(np.max(np.abs(np.asarray(anchors) / ref - 1.0)))
     report.update(lut=lut.source, input_size=list(lut.input_size), seed=seed,
                   threads=runtime.threads_used(),
-                  archs=[{"arch": str(Arch(tuple(int(c) for c in row))), "measured_ms": float(m)}
-                         for row, m in zip(choices, measured, strict=True)])
+                  drift={"anchor": str(Arch(ANCHOR_CHOICES)), "reference_ms": ref,
+                         "reference": "lut" if reference is not None else "median",
+                         "anchor_ms_per_group": _per_group(anchors), "max_change": change},
+                  archs=[{"arch": str(Arch(tuple(int(c) for c in row))), "measured_ms": float(m),
+                          "raw_ms": float(r)}
+                         for row, m, r in zip(choices, measured, raw, strict=True)])
+    if change > DRIFT_WARN:
+        rep.warn(f"the machine's speed moved by up to {100 * change:.0f}% since the LUT "
+                 f"was measured (anchor {str(Arch(ANCHOR_CHOICES))}); figures are corrected to "
+                 "the LUT's speed, 'raw' holds the uncorrected ones; re-measure the LUT if "
+                 "this persists")
     return report
+
+
+def _anchor_ms(lut: LUT) -> float | None:
+    anchor = lut.provenance.get("anchor")
+    return float(anchor["ms"]) if isinstance(anchor, dict) and "ms" in anchor else None
+
+
+def _per_group(anchors: list[float]) -> list[float]:
+    """One anchor time per group (the log repeats it per architecture)."""
+    return [round(a, 4) for a in dict.fromkeys(anchors)]
 
 
 def _or(value: int | None, fallback: int | None, default: int) -> int:

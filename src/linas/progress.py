@@ -19,6 +19,10 @@ class Reporter:
     def info(self, message: str) -> None:
         self.console.print(message)
 
+    def warn(self, message: str) -> None:
+        """A warning: printed (stderr) even when quiet."""
+        Console(stderr=True).print(f"warning: {message}", markup=False)
+
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
         """A progress bar; yields ``advance(n)``."""

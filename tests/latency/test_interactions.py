@@ -49,6 +49,25 @@ def test_fit_recovers_intercept_scale_and_structured_pairs() -> None:
     assert fit.pairs.shape == (NUM_LAYERS - 1, NUM_CHOICES, NUM_CHOICES)
 
 
+def test_small_noisy_sample_keeps_the_simple_model() -> None:
+    """40 timings of a machine whose only departure from fixed + op sum is a constant and
+    2% noise: the guard keeps the intercept-only term set, and predictions stay close."""
+    table = _table(5)
+    rng = np.random.default_rng(6)
+    fit_c, held = sample_architectures(40, seed=7), sample_architectures(200, seed=8)
+
+    def machine(c: np.ndarray) -> np.ndarray:
+        t = 10.0 + op_sum(table, c) + 2.0
+        return t * (1.0 + rng.normal(0, 0.02, len(c)))
+
+    fit = fit_interactions(table, 10.0, fit_c, machine(fit_c), seed=0)
+    assert fit.terms == "intercept" and set(fit.cv_by_terms) == {"intercept", "scale", "full"}
+    assert np.allclose(fit.scales, 0.0) and abs(fit.intercept - 2.0) < 0.5
+    truth = 12.0 + op_sum(table, held)
+    pred = 10.0 + op_sum(table, held) + pair_sum(fit.pairs, held)
+    assert np.mean(np.abs(pred - truth) / truth) < 0.01
+
+
 def test_fit_recovers_pure_pair_terms_with_many_samples() -> None:
     table = _table(3)
     rng = np.random.default_rng(4)

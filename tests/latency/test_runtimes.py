@@ -53,6 +53,8 @@ def test_measure_lut_in_onnxruntime_records_runtime() -> None:
     prov = lut.provenance
     assert prov["runtime"] == "onnxruntime" and prov["threads"] == 1
     assert prov["runtime_version"] != prov["torch_version"]
+    # idle pools must not spin: 21 live sessions would steal each other's cores
+    assert prov["intra_op_spinning"] is False
 
 
 def test_unknown_runtime_lists_the_menu() -> None:

@@ -7,13 +7,19 @@ import numpy as np
 import pytest
 
 from linas._errors import LUTError
+from linas.latency import validate as validate_mod
 from linas.latency.lut import LUT
+from linas.latency.measure import TimingStats
+from linas.latency.runtimes import Runner, get_runtime
 from linas.latency.validate import (
+    ANCHOR_CHOICES,
     check_disjoint,
+    drift_correct,
     format_table,
     metrics,
     predictions,
     sample_architectures,
+    time_architectures,
     validation_report,
 )
 from linas.lutcli import validate_lut
@@ -82,3 +88,40 @@ def test_validate_needs_a_measured_lut() -> None:
     lut.provenance = {}
     with pytest.raises(LUTError, match="no provenance runtime"):
         validate_lut(lut, 3)
+
+
+def test_anchor_removes_drift_between_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine 20% slower during the second group: the anchor timed in every group is
+    logged per architecture, and drift_correct scales each group to the reference speed."""
+    true_ms = {tuple(ANCHOR_CHOICES): 10.0}
+    choices = sample_architectures(6, seed=3)
+    for row in choices:
+        true_ms[tuple(int(c) for c in row)] = 5.0
+    groups = iter([1.0, 1.2])
+
+    def fake_time_runners(runners, warmup, repeat, rounds, tick):
+        slow = next(groups)
+        out = []
+        for r in runners:
+            ms = r.run() * slow
+            out.append(TimingStats(ms, 0.0, ms, ms, repeat, repeat, 0))
+            if tick is not None:
+                tick()
+        return out
+
+    monkeypatch.setattr(validate_mod, "time_runners", fake_time_runners)
+    ticks: list[int] = []
+    log: list[float] = []
+
+    def prepare(row):
+        return Runner(lambda: true_ms[tuple(row)])
+
+    rt = get_runtime("torch", "cpu", 1)
+    raw = time_architectures(prepare, choices, rt, group=3, tick=lambda: ticks.append(1),
+                             anchor_log=log)
+    np.testing.assert_allclose(raw, [5.0] * 3 + [6.0] * 3)  # as measured: drift included
+    assert log == pytest.approx([10.0] * 3 + [12.0] * 3) and len(ticks) == 6  # anchor: no tick
+    np.testing.assert_allclose(drift_correct(raw, log, reference_ms=10.0), 5.0)  # LUT's speed
+    np.testing.assert_allclose(drift_correct(raw, log), 5.5)  # median speed of the run
+    with pytest.raises(ValueError, match="anchor"):
+        drift_correct(raw, log[:4])

@@ -14,6 +14,10 @@ with four (21, 21) pair matrices ``P`` (layer i, layer i+1). Two ways to get ``P
   still a (4, 21, 21) table and stays differentiable in :class:`LUTLatencyModel`. Structured
   terms get weak penalties and pair cells strong ones, so few samples do not overfit; the
   overall strength is chosen by k-fold cross-validation on the fitting sample only.
+  Model selection guards small samples: nested term sets (intercept; + per-layer scales;
+  everything) are cross-validated too, and a richer set must beat the simpler one's CV error
+  by 5% to be kept (a 24-architecture fit of every term once over-fitted one layer's scale
+  and predicted +60% on an architecture outside the sample).
 
 Everything here is pure numpy except :func:`measure_pairs`, which times through
 :mod:`linas.latency.measure`.
@@ -34,6 +38,13 @@ NUM_PAIRS = NUM_LAYERS - 1
 # Relative ridge penalties of the design's column groups (times the CV-chosen strength alpha).
 GROUP_PENALTY = {"intercept": 1e-6, "scale": 1e-2, "unary": 1.0, "pair": 4.0}
 ALPHAS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+# Nested term sets tried by fit_interactions, simplest first.
+TERM_SETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("intercept", ("intercept",)),
+    ("scale", ("intercept", "scale")),
+    ("full", ("intercept", "scale", "unary", "pair")),
+)
+RICHER_MUST_GAIN = 0.05  # relative CV-MAPE gain a richer term set needs to be chosen
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,8 @@ class InteractionFit:
         alpha: the ridge strength chosen by cross-validation.
         cv_mape: cross-validated MAPE of the end-to-end prediction at ``alpha``.
         n_archs: number of fitting architectures.
+        terms: the term set chosen (``intercept``, ``scale`` or ``full``, see TERM_SETS).
+        cv_by_terms: the best CV MAPE of every term set tried.
     """
 
     pairs: np.ndarray
@@ -55,6 +68,8 @@ class InteractionFit:
     alpha: float
     cv_mape: float
     n_archs: int
+    terms: str = "full"
+    cv_by_terms: dict[str, float] | None = None
 
 
 def op_sum(table: np.ndarray, choices: np.ndarray) -> np.ndarray:
@@ -86,7 +101,8 @@ def pair_interactions(pair_ms: np.ndarray, table: np.ndarray) -> np.ndarray:
     return pair_ms - (table[:-1, :, None] + table[1:, None, :])
 
 
-def design_matrix(table: np.ndarray, choices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def design_matrix(table: np.ndarray, choices: np.ndarray,
+                  groups: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Features of the fit and each column's relative penalty.
 
     Columns: intercept (1), per-layer op cost (5, the entry of the chosen op), per-(layer,
@@ -95,6 +111,8 @@ def design_matrix(table: np.ndarray, choices: np.ndarray) -> tuple[np.ndarray, n
     Args:
         table: (5, 21) op entries in ms.
         choices: (N, 5) architectures as choice indices.
+        groups: when given, columns of other groups are zero (same layout, so a restricted
+            fit folds like a full one); their penalty stays positive.
 
     Returns:
         ``(X, penalty)``: X (N, 1876) and penalty (1876,).
@@ -111,9 +129,12 @@ def design_matrix(table: np.ndarray, choices: np.ndarray) -> tuple[np.ndarray, n
         pair[rows, cell] = 1.0
     scale = np.asarray(table)[np.arange(NUM_LAYERS)[None, :], choices]  # (N, 5)
     x = np.hstack([np.ones((n, 1)), scale, unary, pair])
-    groups = [("intercept", 1), ("scale", NUM_LAYERS), ("unary", unary.shape[1]),
-              ("pair", pair.shape[1])]
-    penalty = np.concatenate([np.full(k, GROUP_PENALTY[g]) for g, k in groups])
+    sizes = [("intercept", 1), ("scale", NUM_LAYERS), ("unary", unary.shape[1]),
+             ("pair", pair.shape[1])]
+    penalty = np.concatenate([np.full(k, GROUP_PENALTY[g]) for g, k in sizes])
+    if groups is not None:
+        keep = np.concatenate([np.full(k, g in groups) for g, k in sizes])
+        x[:, ~keep] = 0.0  # zero columns get zero coefficients under any positive penalty
     return x, penalty
 
 
@@ -191,14 +212,23 @@ def fit_interactions(table: np.ndarray, fixed_ms: float, choices: np.ndarray,
     if len(measured) < 5:
         raise ValueError(f"fit_interactions needs >= 5 architectures, got {len(measured)}")
     base = fixed_ms + op_sum(table, choices)
-    x, penalty = design_matrix(table, choices)
     y = measured - base
-    scores = [cv_mape(x, y, base, a * penalty, seed=seed) for a in alphas]
-    best = int(np.argmin(scores))
-    beta = ridge_solve(x, y, alphas[best] * penalty)
+    best: tuple[str, float, float] | None = None  # (terms, alpha, cv)
+    cv_by_terms: dict[str, float] = {}
+    for name, groups in TERM_SETS:
+        x, penalty = design_matrix(table, choices, groups)
+        scores = [cv_mape(x, y, base, a * penalty, seed=seed) for a in alphas]
+        i = int(np.argmin(scores))
+        cv_by_terms[name] = float(scores[i])
+        if best is None or scores[i] < (1.0 - RICHER_MUST_GAIN) * best[2]:
+            best = (name, float(alphas[i]), float(scores[i]))
+    assert best is not None
+    terms, alpha, score = best
+    x, penalty = design_matrix(table, choices, dict(TERM_SETS)[terms])
+    beta = ridge_solve(x, y, alpha * penalty)
     return InteractionFit(pairs=fold_into_pairs(beta, table), intercept=float(beta[0]),
-                          scales=beta[1:1 + NUM_LAYERS].copy(), alpha=float(alphas[best]),
-                          cv_mape=float(scores[best]), n_archs=len(measured))
+                          scales=beta[1:1 + NUM_LAYERS].copy(), alpha=alpha, cv_mape=score,
+                          n_archs=len(measured), terms=terms, cv_by_terms=cv_by_terms)
 
 
 MakePair = Callable[[int, int, int], Candidate]

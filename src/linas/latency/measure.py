@@ -381,7 +381,7 @@ def provenance(example: torch.Tensor, threads: int, input_size: tuple[int, int],
         A JSON-ready dict (lists, not tuples, so it round-trips through JSON unchanged).
     """
     on_cuda = example.is_cuda
-    return {
+    out = {
         "runtime": runtime.name if runtime is not None else "torch",
         "runtime_version": runtime.version() if runtime is not None else str(torch.__version__),
         "torch_version": str(torch.__version__),
@@ -401,6 +401,9 @@ def provenance(example: torch.Tensor, threads: int, input_size: tuple[int, int],
         "method": f"interleaved round-robin, {rounds} rounds per layer; IQR filter k=1.5; "
                   "perf_counter_ns per call",
     }
+    if runtime is not None:  # runtime-specific settings (e.g. ORT's thread spinning)
+        out.update({k: v for k, v in runtime.provenance().items() if k not in out})
+    return out
 
 
 def cpu_name() -> str:

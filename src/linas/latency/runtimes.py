@@ -175,7 +175,15 @@ class OnnxModelRuntime(Runtime):
 
 
 class OnnxRuntime(OnnxModelRuntime):
-    """ONNX Runtime, CPU execution provider, full graph optimisation, sequential execution."""
+    """ONNX Runtime, CPU execution provider, full graph optimisation, sequential execution.
+
+    Intra-op threads do not spin while idle. With spinning (ORT's default) every session's
+    pool keeps busy-waiting after its run, so with several sessions alive in one process (a
+    LUT times 21 candidates round-robin, validation 8 models) the idle pools steal the cores
+    from the one running: single candidates timed 2-10x slower than alone, and end-to-end
+    timings moved with whatever ran before. Without spinning, a candidate times the same alone
+    and among its 20 siblings (e.g. Conv5x5_w50 at layer 0: 0.77 vs 0.83 ms, was 7.4 ms).
+    """
 
     name = "onnxruntime"
 
@@ -192,6 +200,7 @@ class OnnxRuntime(OnnxModelRuntime):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.threads is not None:
             opts.intra_op_num_threads = self.threads
         sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
@@ -202,6 +211,9 @@ class OnnxRuntime(OnnxModelRuntime):
         import onnxruntime as ort
 
         return str(ort.__version__)
+
+    def provenance(self) -> dict[str, Any]:
+        return {**super().provenance(), "intra_op_spinning": False}
 
     def threads_used(self) -> int:
         # ORT's default intra-op pool has one thread per physical core; torch's default too.

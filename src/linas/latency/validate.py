@@ -84,7 +84,8 @@ def predictions(lut: LUT, choices: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def validation_report(lut: LUT, choices: np.ndarray, measured_ms: np.ndarray,
-                      runtime: str | None = None) -> dict[str, Any]:
+                      runtime: str | None = None,
+                      raw_ms: np.ndarray | None = None) -> dict[str, Any]:
     """The validation JSON: per metric, the value of each variant (a), (b), (c).
 
     Args:
@@ -92,6 +93,8 @@ def validation_report(lut: LUT, choices: np.ndarray, measured_ms: np.ndarray,
         choices: (N, 5) held-out architectures.
         measured_ms: (N,) their measured end-to-end latency.
         runtime: runtime name to record (default: the LUT's provenance).
+        raw_ms: when ``measured_ms`` is drift-corrected, the uncorrected timings; their
+            metrics go under ``"raw"``.
 
     Returns:
         ``{"runtime", "n_archs", "mape": {variant: value}, "spearman", "kendall",
@@ -105,6 +108,9 @@ def validation_report(lut: LUT, choices: np.ndarray, measured_ms: np.ndarray,
         out[name] = {v: per[v][name] for v in VARIANTS}
     out.update(has_fixed=lut.fixed_ms is not None, has_interactions=lut.interactions is not None,
                interaction_method=lut.interaction_method)
+    if raw_ms is not None:
+        raw = {v: metrics(preds[v], raw_ms) for v in VARIANTS}
+        out["raw"] = {name: {v: raw[v][name] for v in VARIANTS} for name in METRICS}
     return out
 
 
@@ -124,10 +130,21 @@ def format_table(report: dict[str, Any]) -> str:
 PrepareArch = Callable[[Sequence[int]], Runner]
 
 
+ANCHOR_CHOICES = (10,) * NUM_LAYERS  # DWSep3x3_w75 in every layer: a mid-cost model
+DRIFT_WARN = 0.10  # anchor moved by more than this since the LUT: say so
+
+
 def time_architectures(prepare: PrepareArch, choices: np.ndarray, runtime: Runtime,
                        warmup: int = 3, repeat: int = 10, group: int = 8, rounds: int = 2,
-                       tick: Callable[[], None] | None = None) -> np.ndarray:
+                       tick: Callable[[], None] | None = None,
+                       anchor: Sequence[int] | None = ANCHOR_CHOICES,
+                       anchor_log: list[float] | None = None) -> np.ndarray:
     """Measure the end-to-end latency of architectures, ``group`` at a time, round-robin.
+
+    With ``anchor``, one fixed architecture is timed inside every group as well, and its time
+    in each architecture's group goes to ``anchor_log`` (one value per architecture), so the
+    caller can correct drift with :func:`drift_correct`. The machine's speed wanders: on this
+    2-core VM the anchor once went from 12.4 to 17.6 ms between two groups of a validation.
 
     Args:
         prepare: ``choices -> runner`` for the extracted model of an architecture in
@@ -139,19 +156,58 @@ def time_architectures(prepare: PrepareArch, choices: np.ndarray, runtime: Runti
         group: models alive and interleaved at once (drift spreads within a group).
         rounds: round-robin rounds within a group.
         tick: progress hook, once per architecture.
+        anchor: the anchor architecture timed in every group; None: no anchor.
+        anchor_log: receives the anchor's time in each architecture's group (N values).
 
     Returns:
-        (N,) IQR-filtered mean latency in ms.
+        (N,) IQR-filtered mean latency in ms, as measured (not corrected).
     """
     choices = np.asarray(choices, dtype=np.int64)
     out = np.zeros(len(choices))
     with runtime.scope():
+        anchor_runner = prepare([int(c) for c in anchor]) if anchor is not None else None
         for start in range(0, len(choices), group):
             runners = [prepare([int(c) for c in row]) for row in choices[start:start + group]]
-            stats = time_runners(runners, warmup, repeat, rounds, tick)
-            out[start:start + len(runners)] = [s.mean_ms for s in stats]
-            del runners
+            timed = runners + ([anchor_runner] if anchor_runner is not None else [])
+            stats = time_runners(timed, warmup, repeat, rounds, _first(len(runners), tick))
+            out[start:start + len(runners)] = [s.mean_ms for s in stats[:len(runners)]]
+            if anchor_runner is not None and anchor_log is not None:
+                anchor_log.extend([stats[-1].mean_ms] * len(runners))
+            del runners, timed
     return out
+
+
+def drift_correct(measured_ms: np.ndarray, anchor_ms: Sequence[float],
+                  reference_ms: float | None = None) -> np.ndarray:
+    """Express timings at the machine speed of a reference moment.
+
+    Each timing is scaled by ``reference / anchor`` where ``anchor`` is the anchor's time in
+    the same group (see :func:`time_architectures`) and ``reference`` the anchor's time when
+    the LUT was measured (default: the median anchor of this run).
+
+    Raises:
+        ValueError: on mismatched lengths or non-positive anchor times.
+    """
+    measured = np.asarray(measured_ms, dtype=np.float64)
+    anchors = np.asarray(anchor_ms, dtype=np.float64)
+    if anchors.shape != measured.shape or np.any(anchors <= 0):
+        raise ValueError(f"need one positive anchor time per timing, got {anchors.shape} for "
+                         f"{measured.shape}")
+    ref = float(np.median(anchors)) if reference_ms is None else float(reference_ms)
+    return measured * ref / anchors
+
+
+def _first(n: int, tick: Callable[[], None] | None) -> Callable[[], None] | None:
+    """A tick that passes on only its first ``n`` calls (the anchor is not progress)."""
+    if tick is None:
+        return None
+    left = [n]
+
+    def limited() -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            tick()
+    return limited
 
 
 def check_disjoint(fit_choices: np.ndarray | None, val_choices: np.ndarray) -> None:
