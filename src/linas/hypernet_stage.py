@@ -89,7 +89,7 @@ def hypernet_fronts(run: Run, net: Supernet, splits: dict[str, FeatureSet],
     """Sweep preferences per device, evaluate the generated architectures, build fronts."""
     cfg = run.cfg
     _, every = hypernet_devices(luts, cfg.budget_ms, cfg.holdout)
-    swept = {d.name: state.architectures(d.raw, cfg.hypernet, cfg.seed) for d in every}
+    swept = {d.name: state.architectures(d, cfg.hypernet, cfg.seed) for d in every}
     miou = evaluate_cached(run, net, splits["arch_val"], [c for c, _ in swept.values()])
     devices: dict[str, Any] = {}
     for dev in every:

@@ -20,7 +20,13 @@ from linas.search import (
     preference_grid,
     sweep_architectures,
 )
-from linas.search.hypernet import build_hypernet, hypernet_objective, raw_embedding
+from linas.search.hypernet import (
+    build_hypernet,
+    hypernet_objective,
+    latency_prior,
+    preference_gradient,
+    raw_embedding,
+)
 from linas.space import NUM_CHOICES, NUM_LAYERS
 
 
@@ -74,46 +80,91 @@ def test_output_is_a_distribution_over_choices_per_layer():
     for p in net.parameters():  # leave the zero (uniform) start for a generic network
         nn.init.normal_(p, std=1.0)
     emb, pref = torch.randn(6, 11), preference_grid(6)
-    probs = net.probs(emb, pref)
+    prior = torch.as_tensor(latency_prior(toy_lut(0).mean_ms), dtype=torch.float32)
+    priors = prior.expand(6, -1, -1)
+    probs = net.probs(emb, pref, priors)
     assert probs.shape == (6, NUM_LAYERS, NUM_CHOICES)
     assert (probs >= 0).all() and torch.allclose(probs.sum(-1), torch.ones(6, NUM_LAYERS))
-    assert net(emb[0], pref[0]).shape == (NUM_LAYERS, NUM_CHOICES)
-    uniform = ArchHypernet(hidden=8).probs(emb, pref)  # zero-initialised output layer
+    assert net(emb[0], pref[0], prior).shape == (NUM_LAYERS, NUM_CHOICES)
+    fresh = ArchHypernet(hidden=8)  # zero-initialised output layer
+    uniform = fresh.probs(emb[:1], pref[:1], priors[:1])  # w_lat = 0: the prior is off
     assert torch.allclose(uniform, torch.full_like(uniform, 1.0 / NUM_CHOICES))
     with pytest.raises(ValueError, match="embedding"):
-        net(torch.randn(5), pref[0])
+        net(torch.randn(5), pref[0], prior)
+    with pytest.raises(ValueError, match="prior"):
+        net(emb[0], pref[0], prior[:4])
+
+
+def test_latency_prior_is_scale_free_and_steers_by_preference():
+    table = toy_lut(0).mean_ms
+    prior = latency_prior(table)
+    assert np.allclose(prior, latency_prior(table / 100.0))  # a 100x faster copy
+    assert np.allclose(prior.mean(axis=1), 0.0)
+    assert (prior.argmin(axis=1) == table.argmin(axis=1)).all()
+    with pytest.raises(ValueError, match="finite"):
+        latency_prior(np.full((NUM_LAYERS, NUM_CHOICES), np.nan))
+    # an untrained hypernet already moves from uniform (w_lat 0) to the fastest ops (w_lat 1)
+    net, emb = ArchHypernet(hidden=8), torch.zeros(11)
+    prior_t = torch.as_tensor(prior, dtype=torch.float32)
+    lat = LUTLatencyModel(toy_lut(0))
+    with torch.no_grad():
+        expected = [float(lat.expected(net.probs(emb, p, prior_t))) for p in preference_grid(5)]
+    assert expected == sorted(expected, reverse=True) and expected[-1] < expected[0]
+    fastest = net(emb, torch.tensor([0.0, 1.0]), prior_t).argmax(-1)
+    assert fastest.tolist() == table.argmin(axis=1).tolist()
 
 
 def test_latency_preference_yields_each_devices_fastest_architecture():
-    """Toy problem with a known optimum: with w_lat = 1 the hypernet alone, trained against two
-    devices' LUT latency, maps each device's embedding to its own per-layer fastest choices."""
+    """Toy problem with a known optimum: with w_lat = 1 the hypernet, trained against two
+    devices' LUT latency from a start that favours the slowest ops, maps each device's
+    embedding to its own per-layer fastest choices."""
     devices = [toy_device(3), toy_device(4)]
     embedder = DeviceEmbedder.fit(np.stack([d.raw for d in devices]))
     emb = embedder(np.stack([d.raw for d in devices]))
+    prior = [torch.as_tensor(d.prior, dtype=torch.float32) for d in devices]
     net = build_hypernet(HypernetConfig(hidden=32), seed=0)
+    with torch.no_grad():  # start at the wrong end: the prior's weight negative-ish, slow ops
+        net.prior_raw.fill_(-10.0)
+        net.out.bias.copy_(torch.as_tensor(devices[0].prior.ravel(), dtype=torch.float32))
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     pref = torch.tensor([0.0, 1.0])
+    for d, dev in enumerate(devices):
+        assert net(emb[d], pref, prior[d]).argmax(-1).tolist() != dev.model.table.argmin(1).tolist()
     for _ in range(300):
         loss = torch.zeros(())
         for d, dev in enumerate(devices):
-            expected = dev.model.expected(net.probs(emb[d], pref))
+            expected = dev.model.expected(net.probs(emb[d], pref, prior[d]))
             loss = loss + hypernet_objective(torch.zeros(()), expected, dev.bounds, None, pref,
                                              10.0)[0]
         opt.zero_grad()
         loss.backward()
         opt.step()
     for d, dev in enumerate(devices):
-        assert net(emb[d], pref).argmax(-1).tolist() == dev.model.table.argmin(1).tolist()
+        assert net(emb[d], pref, prior[d]).argmax(-1).tolist() == dev.model.table.argmin(1).tolist()
     assert devices[0].model.table.argmin(1).tolist() != devices[1].model.table.argmin(1).tolist()
 
 
-def test_objective_terms():
+def test_objective_is_ce_under_a_preference_latency_target():
     ce, e = torch.tensor(0.7), torch.tensor(30.0)
+    lat_expected = np.log(3.0) / np.log(5.0)  # 30 ms between 10 and 50 ms, in log-latency
     loss, lat = hypernet_objective(ce, e, (10.0, 50.0), 20.0, torch.tensor([0.25, 0.75]), 10.0)
-    assert float(lat) == pytest.approx(0.5)
-    assert float(loss) == pytest.approx(0.25 * 0.7 + 0.75 * 0.5 + 10.0 * 0.5)
-    free, _ = hypernet_objective(ce, e, (10.0, 50.0), None, torch.tensor([0.25, 0.75]), 10.0)
-    assert float(free) == pytest.approx(0.25 * 0.7 + 0.75 * 0.5)
+    assert float(lat) == pytest.approx(lat_expected)
+    # target 1 - 0.75 = 0.25 missed by lat - 0.25; budget 20 ms missed by 50%
+    assert float(loss) == pytest.approx(0.7 + 10.0 * (lat_expected - 0.25) + 10.0 * 0.5)
+    free, _ = hypernet_objective(ce, e, (10.0, 50.0), None, torch.tensor([0.8, 0.2]), 10.0)
+    assert float(free) == pytest.approx(0.7)  # target 0.8 met, no budget: accuracy only
+    same, lat0 = hypernet_objective(ce, torch.tensor(5.0), (5.0, 5.0), None,
+                                    torch.tensor([0.0, 1.0]), 10.0)
+    assert float(lat0) == 0.0 and float(same) == pytest.approx(0.7)  # degenerate bounds
+
+
+def test_preference_gradient_is_unit_ce_plus_penalties():
+    g_acc = torch.full((NUM_LAYERS, NUM_CHOICES), 3.0)
+    g_pen = torch.zeros(NUM_LAYERS, NUM_CHOICES)
+    g_pen[0, 0] = -2.0
+    got = preference_gradient(g_acc, g_pen)
+    assert torch.allclose(got - g_pen, g_acc / g_acc.norm())
+    assert torch.allclose(preference_gradient(torch.zeros_like(g_acc), g_pen), g_pen)
 
 
 def test_dirichlet_sampling_is_seeded_and_on_the_simplex():
@@ -148,11 +199,12 @@ def test_sweep_gives_distinct_architectures():
         nn.init.normal_(p, std=1.0)
     cfg = HypernetConfig(sweep_points=11, sweep_samples=2)
     emb = torch.randn(11, generator=torch.Generator().manual_seed(0))
-    choices, w_lat = sweep_architectures(net, emb, cfg, seed=0)
+    prior = torch.as_tensor(latency_prior(toy_lut(0).mean_ms), dtype=torch.float32)
+    choices, w_lat = sweep_architectures(net, emb, prior, cfg, seed=0)
     assert choices.shape[1] == NUM_LAYERS and len(w_lat) == len(choices)
     assert len({tuple(r) for r in choices.tolist()}) == len(choices)
     assert w_lat[0] == 0.0 and w_lat == sorted(w_lat)
-    assert np.array_equal(sweep_architectures(net, emb, cfg, seed=0)[0], choices)  # seeded
+    assert np.array_equal(sweep_architectures(net, emb, prior, cfg, seed=0)[0], choices)  # seeded
 
 
 def test_training_runs_and_checkpoint_round_trip_resumes_exactly(tmp_path):

@@ -4,14 +4,37 @@ A small MLP maps (hardware embedding, preference ``[w_acc, w_lat]`` on the simpl
 decoder's architecture logits (5, 21). The hardware embedding is the 11-d scale-free latency
 fingerprint of a device's decoder LUT (:func:`linas.latency.fingerprint.fingerprint_embedding`),
 z-scored with statistics of the training devices so that a held-out device is embedded in the
-same coordinates. Its objective per (device, preference) is::
+same coordinates. The logits are::
 
-    w_acc * CE + w_lat * (E[lat_d] - min_d) / (max_d - min_d)
-        + lambda_budget * relu(E[lat_d] - budget_d) / budget_d
+    logits = MLP(embedding, preference) - w_lat * beta_l * prior_d[l, c]
 
-where ``min_d``/``max_d`` are the exact latency bounds of device ``d`` over the whole space, so
-the latency term lies in [0, 1] on every device whatever its speed, and the last term honours
-the C3 budget as a constraint (large fixed weight, not scaled by the preference).
+where ``prior_d`` (:func:`latency_prior`) is the device's own op table, centred per layer and
+divided by the table's spread, and ``beta`` (one positive weight per layer) is learned. The
+plain MLP (no prior) collapsed in practice: its output bias, which gets the same gradient for
+every input, won over the input-dependent weights, and all 21 preferences on all seven devices
+gave one architecture. The prior gives the preference and the device a direct, linear path to
+the logits (accuracy does not depend on the device, the latency trade-off does), so a sweep of
+``w_lat`` walks from the accuracy optimum towards each device's fastest architectures; the MLP
+learns corrections.
+
+Objective per (device, preference): an epsilon-constraint scalarisation. The preference picks
+a latency *target* between the device's slowest (``w_lat = 0``) and fastest (``w_lat = 1``)
+architecture, evenly in log-latency, and the hypernetwork minimises CE subject to it::
+
+    lat_d = log(E[lat_d] / min_d) / log(max_d / min_d)          # in [0, 1] on every device
+    loss  = CE + lambda_target * relu(lat_d - (1 - w_lat))
+               + lambda_budget * relu(E[lat_d] - budget_d) / budget_d
+
+``min_d``/``max_d`` are the device's exact latency bounds over the whole space; the last term
+honours the C3 budget as a hard constraint whatever the preference. The first version used the
+weighted sum ``w_acc * CE + w_lat * lat_d``, and collapsed: the straight-through CE gradient
+is noisy and 10-100x larger than the latency one, the latency one always points the same way,
+so either CE or latency won for every preference at once (one architecture per device for all
+21 swept preferences). With a target, the latency pull is off until the target is missed and
+then firm, so the preference sets *where* on the latency axis the hypernetwork answers (a
+weighted sum also reaches only the convex part of a front; a constraint reaches all of it).
+:func:`preference_gradient` adds the CE gradient scaled to unit norm (its scale depends on
+the data, not on the preference) to the two penalties' gradients.
 """
 
 from __future__ import annotations
@@ -32,6 +55,24 @@ PREF_DIM = 2  # [w_acc, w_lat]
 # Floor of a feature's spread across training devices (log-ms units): a feature nearly equal
 # on every training device must not blow a new device's value up to hundreds of sigmas.
 _STD_FLOOR = 0.1
+PRIOR_WEIGHT_INIT = 3.0  # beta at the start: at w_lat = 1 the fastest op of a layer leads
+
+
+def latency_prior(table: np.ndarray) -> np.ndarray:
+    """A device's latency prior (5, 21): op entries centred per layer, over the table's spread.
+
+    Scale-free (a 100x faster copy of a device has the same prior) but not per-layer
+    normalised: a layer whose choices differ by milliseconds weighs more than one whose
+    choices differ by microseconds, as in the device's real latency.
+
+    Raises:
+        ValueError: when ``table`` is not (5, 21) or holds non-finite values.
+    """
+    t = np.asarray(table, dtype=np.float64)
+    if t.shape != (NUM_LAYERS, NUM_CHOICES) or not np.isfinite(t).all():
+        raise ValueError(f"latency prior needs a finite (5, 21) table, got {t.shape}")
+    centred = t - t.mean(axis=1, keepdims=True)
+    return centred / max(float(t.std()), 1e-12)
 
 
 @dataclass(frozen=True)
@@ -39,10 +80,12 @@ class HypernetConfig:
     """Hyper-parameters of the hypernetwork strategy (the schedule comes from SearchConfig)."""
 
     hidden: int = 64
-    lr: float = 1e-2
+    lr: float = 3e-3
+    max_logit: float = 4.0
     dirichlet_alpha: float = 1.0
     pairs_per_step: int = 4
     lambda_budget: float = 10.0
+    lambda_target: float = 10.0
     sweep_points: int = 21
     sweep_samples: int = 0
     sweep_tau: float = 1.0
@@ -90,48 +133,69 @@ class DeviceEmbedder:
 
 
 class ArchHypernet(nn.Module):
-    """MLP (embedding, preference) -> architecture logits (5, 21).
+    """(embedding, preference, latency prior) -> architecture logits (5, 21).
 
-    The output layer starts at zero, so every device and preference starts from uniform
-    logits, as the baseline's architecture logits do.
+    ``MLP(embedding, preference) - w_lat * beta * prior`` (see the module docstring), the MLP
+    part softly bounded to ``(-max_logit, max_logit)``. The MLP's output layer starts at zero,
+    so at w_lat = 0 every device starts from uniform logits, as the baseline's architecture
+    logits do.
 
     Args:
         embed_dim: size of the hardware embedding.
         hidden: width of the two hidden layers.
+        max_logit: bound of the learned logits.
     """
 
-    def __init__(self, embed_dim: int = EMBED_DIM, hidden: int = 64) -> None:
+    def __init__(self, embed_dim: int = EMBED_DIM, hidden: int = 64,
+                 max_logit: float = 4.0) -> None:
         super().__init__()
-        self.embed_dim = embed_dim
+        self.embed_dim, self.max_logit = embed_dim, float(max_logit)
         self.body = nn.Sequential(nn.Linear(embed_dim + PREF_DIM, hidden), nn.ReLU(),
                                   nn.Linear(hidden, hidden), nn.ReLU())
         self.out = nn.Linear(hidden, NUM_LAYERS * NUM_CHOICES)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        # softplus(raw) = PRIOR_WEIGHT_INIT: beta stays positive while learned
+        raw = float(np.log(np.expm1(PRIOR_WEIGHT_INIT)))
+        self.prior_raw = nn.Parameter(torch.full((NUM_LAYERS,), raw))
 
-    def forward(self, embedding: torch.Tensor, preference: torch.Tensor) -> torch.Tensor:
-        """Logits (B, 5, 21) for inputs (B, E) and (B, 2); (5, 21) for unbatched (E,), (2,).
+    @property
+    def prior_weight(self) -> torch.Tensor:
+        """beta: the learned per-layer weight of the latency prior (5,), positive."""
+        return nn.functional.softplus(self.prior_raw)
+
+    def forward(self, embedding: torch.Tensor, preference: torch.Tensor,
+                prior: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 5, 21) for (B, E), (B, 2), (B, 5, 21); (5, 21) for unbatched inputs.
 
         Raises:
-            ValueError: when the trailing sizes are not (embed_dim, 2).
+            ValueError: when the trailing sizes are not (embed_dim,), (2,) and (5, 21).
         """
-        if embedding.shape[-1] != self.embed_dim or preference.shape[-1] != PREF_DIM:
-            raise ValueError(f"expected embedding (..., {self.embed_dim}) and preference "
-                             f"(..., {PREF_DIM}), got {tuple(embedding.shape)} and "
-                             f"{tuple(preference.shape)}")
+        if (embedding.shape[-1] != self.embed_dim or preference.shape[-1] != PREF_DIM
+                or tuple(prior.shape[-2:]) != (NUM_LAYERS, NUM_CHOICES)):
+            raise ValueError(f"expected embedding (..., {self.embed_dim}), preference "
+                             f"(..., {PREF_DIM}) and prior (..., {NUM_LAYERS}, {NUM_CHOICES}), "
+                             f"got {tuple(embedding.shape)}, {tuple(preference.shape)} and "
+                             f"{tuple(prior.shape)}")
         x = torch.cat([embedding, preference.to(embedding.dtype)], dim=-1)  # (..., E + 2)
-        return self.out(self.body(x)).unflatten(-1, (NUM_LAYERS, NUM_CHOICES))  # (..., 5, 21)
+        raw = self.out(self.body(x)).unflatten(-1, (NUM_LAYERS, NUM_CHOICES))
+        # soft bound: unbounded logits saturated the softmax within an epoch and then no
+        # preference or device could move the argmax any more
+        learned = self.max_logit * torch.tanh(raw / self.max_logit)
+        w_lat = preference[..., 1, None, None].to(learned.dtype)  # (..., 1, 1)
+        return learned - w_lat * self.prior_weight[:, None] * prior.to(learned.dtype)
 
-    def probs(self, embedding: torch.Tensor, preference: torch.Tensor) -> torch.Tensor:
+    def probs(self, embedding: torch.Tensor, preference: torch.Tensor,
+              prior: torch.Tensor) -> torch.Tensor:
         """Per-layer choice distributions (..., 5, 21): softmax of :meth:`forward`."""
-        return torch.softmax(self(embedding, preference), dim=-1)
+        return torch.softmax(self(embedding, preference, prior), dim=-1)
 
 
 def build_hypernet(config: HypernetConfig, seed: int) -> ArchHypernet:
     """A hypernetwork whose initial weights depend only on ``seed`` (not the global RNG)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return ArchHypernet(hidden=config.hidden)
+        return ArchHypernet(hidden=config.hidden, max_logit=config.max_logit)
 
 
 class PreferenceSampler:
@@ -173,10 +237,21 @@ def preference_grid(n: int) -> torch.Tensor:
     return torch.stack([1.0 - w_lat, w_lat], dim=1)
 
 
+def normalised_latency(expected_ms: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
+    """``log(E / min) / log(max / min)``: 0 at the device's fastest architecture, 1 at its
+    slowest (a device whose bounds coincide gives 0)."""
+    lo, hi = bounds
+    span = float(np.log(max(hi, lo) / lo)) if lo > 0 else 0.0
+    if span <= 1e-12:
+        return expected_ms * 0.0
+    return torch.log(expected_ms / lo) / span
+
+
 def hypernet_objective(ce: torch.Tensor, expected_ms: torch.Tensor, bounds: tuple[float, float],
                        budget_ms: float | None, preference: torch.Tensor,
-                       lambda_budget: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The scalarised loss of one (device, preference) pair.
+                       lambda_budget: float, lambda_target: float = 10.0
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of one (device, preference) pair (module docstring), and its latency.
 
     Args:
         ce: cross-entropy of the sampled architecture on arch-val data (scalar).
@@ -184,15 +259,32 @@ def hypernet_objective(ce: torch.Tensor, expected_ms: torch.Tensor, bounds: tupl
         bounds: the device's exact (min, max) latency over the space in ms.
         budget_ms: the device's latency budget (C3) in ms; None drops the term (a device
             where no architecture meets it).
-        preference: ``[w_acc, w_lat]`` (2,).
-        lambda_budget: fixed weight of the budget constraint.
+        preference: ``[w_acc, w_lat]`` (2,); the target is ``1 - w_lat`` in normalised latency.
+        lambda_budget: weight of the budget constraint.
+        lambda_target: weight of the preference's latency target.
 
     Returns:
         (loss, normalised latency in [0, 1]).
     """
-    lo, hi = bounds
-    lat_norm = (expected_ms - lo) / max(hi - lo, 1e-12)
-    loss = preference[0] * ce + preference[1] * lat_norm
+    lat = normalised_latency(expected_ms, bounds)
+    loss = ce + lambda_target * torch.relu(lat - (1.0 - preference[1]))
     if budget_ms is not None:
         loss = loss + lambda_budget * torch.relu(expected_ms - budget_ms) / budget_ms
-    return loss, lat_norm
+    return loss, lat
+
+
+def preference_gradient(g_acc: torch.Tensor, g_penalties: torch.Tensor,
+                        eps: float = 1e-12) -> torch.Tensor:
+    """The logit gradient of one (device, preference) pair.
+
+    Args:
+        g_acc: gradient of CE w.r.t. the pair's logits (5, 21).
+        g_penalties: gradient of the target and budget penalties w.r.t. the logits (5, 21)
+            (zero while both are met).
+        eps: guards a zero CE gradient.
+
+    Returns:
+        ``g_acc / |g_acc| + g_penalties`` (5, 21): the CE direction at unit strength, so the
+        penalties' weights mean the same on any data.
+    """
+    return g_acc / (g_acc.norm() + eps) + g_penalties

@@ -10,8 +10,10 @@ supernet-training budget. What differs is where architectures come from:
 * architecture step: in the hard epochs the arch-val batch is split among ``pairs_per_step``
   random (device, preference) pairs, each with its own Gumbel sample (one path each, so about
   the cost of one path over the batch), and the hypernetwork gets the mean of their
-  :func:`~linas.search.hypernet.hypernet_objective`. Soft epochs compute every candidate per
-  forward, so they use one pair per step and cost what the baseline's soft step costs.
+  :func:`~linas.search.hypernet.preference_gradient` (unit CE direction plus the gradients of
+  :func:`~linas.search.hypernet.hypernet_objective`'s latency-target and budget penalties).
+  Soft epochs compute every candidate per forward, so they use one pair per step and cost
+  what the baseline's soft step costs.
 
 A device whose fastest architecture is already over its budget has no feasible point: its
 budget term is dropped (``budget_feasible`` False) rather than let an unsatisfiable
@@ -42,6 +44,8 @@ from linas.search.hypernet import (
     PreferenceSampler,
     build_hypernet,
     hypernet_objective,
+    latency_prior,
+    preference_gradient,
     preference_grid,
     raw_embedding,
 )
@@ -54,13 +58,15 @@ Batch = tuple[list[torch.Tensor], torch.Tensor]
 
 @dataclass
 class HypernetDevice:
-    """A device as the hypernetwork sees it: LUT model, budget, bounds and raw embedding."""
+    """A device as the hypernetwork sees it: LUT model, budget, bounds, raw embedding and
+    latency prior."""
 
     name: str
     model: LUTLatencyModel
     budget_ms: float
     bounds: tuple[float, float]
     raw: np.ndarray  # (11,)
+    prior: np.ndarray  # (5, 21), see latency_prior
 
     @property
     def budget_feasible(self) -> bool:
@@ -69,8 +75,9 @@ class HypernetDevice:
 
     @classmethod
     def from_model(cls, name: str, model: LUTLatencyModel, budget_ms: float) -> HypernetDevice:
-        """Compute the exact latency bounds and the raw fingerprint embedding of ``model``."""
-        return cls(name, model, budget_ms, model.bounds(), raw_embedding(model))
+        """Compute the exact bounds, the raw fingerprint embedding and the prior of ``model``."""
+        return cls(name, model, budget_ms, model.bounds(), raw_embedding(model),
+                   latency_prior(model.table))
 
 
 @dataclass
@@ -82,10 +89,12 @@ class HypernetState:
     epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
 
-    def architectures(self, raw: np.ndarray, config: HypernetConfig,
+    def architectures(self, device: HypernetDevice, config: HypernetConfig,
                       seed: int = 0) -> tuple[np.ndarray, list[float]]:
         """A device's swept architectures, see :func:`sweep_architectures`."""
-        return sweep_architectures(self.hypernet, self.embedder(raw), config, seed)
+        return sweep_architectures(self.hypernet, self.embedder(device.raw),
+                                   torch.as_tensor(device.prior, dtype=torch.float32), config,
+                                   seed)
 
 
 class HypernetSearch:
@@ -109,6 +118,8 @@ class HypernetSearch:
         self.prefs = PreferenceSampler(hconfig.dirichlet_alpha, config.seed)
         self.embedder = DeviceEmbedder.fit(np.stack([d.raw for d in self.devices]))
         self.emb = self.embedder(np.stack([d.raw for d in self.devices]))  # (D, 11)
+        self.prior = torch.as_tensor(np.stack([d.prior for d in self.devices]),
+                                     dtype=torch.float32)  # (D, 5, 21)
         self.hnet = build_hypernet(hconfig, config.seed)
         params = [p for p in supernet.parameters() if p.requires_grad]
         self.w_opt = torch.optim.Adam(params, lr=config.lr_weights,
@@ -173,7 +184,7 @@ class HypernetSearch:
         else:
             idx, pref = self._draw(1)
             with torch.no_grad():
-                logits = self.hnet(self.emb[idx[0]], pref[0])  # (5, 21)
+                logits = self.hnet(self.emb[idx[0]], pref[0], self.prior[idx[0]])  # (5, 21)
             weights, choices = gumbel_softmax(logits, tau, hard, self.gen)
             out = (self.net.decode(feats, choices=choices) if hard
                    else self.net.decode(feats, weights=weights))
@@ -188,9 +199,10 @@ class HypernetSearch:
         feats, masks = batch
         k = max(1, min(self.hcfg.pairs_per_step if hard else 1, int(masks.shape[0])))
         idx, prefs = self._draw(k)
-        logits = self.hnet(self.emb[idx], prefs)  # (k, 5, 21)
+        logits = self.hnet(self.emb[idx], prefs, self.prior[idx])  # (k, 5, 21)
         parts = torch.tensor_split(torch.arange(int(masks.shape[0])), k)
-        losses, ces, lats, overs = [], [], [], []
+        ce_terms, penalty_terms = [], []
+        ces, lats, overs = [], [], []
         for j, rows in enumerate(parts):
             dev = self.devices[int(idx[j])]
             weights, choices = gumbel_softmax(logits[j], tau, hard, self.gen)
@@ -201,14 +213,19 @@ class HypernetSearch:
             expected = dev.model.expected(torch.softmax(logits[j], dim=-1))
             budget = dev.budget_ms if dev.budget_feasible else None
             loss, lat = hypernet_objective(ce, expected, dev.bounds, budget, prefs[j],
-                                           self.hcfg.lambda_budget)
-            losses.append(loss)
+                                           self.hcfg.lambda_budget, self.hcfg.lambda_target)
+            ce_terms.append(ce)
+            penalty_terms.append(loss - ce)
             ces.append(float(ce.detach()))
             lats.append(float(lat.detach()))
             overs.append(max(float(expected.detach()) - dev.budget_ms, 0.0) / dev.budget_ms)
+        # per-objective logit gradients (each pair's terms depend only on its own logits row)
+        g_acc, g_pen = (torch.autograd.grad(torch.stack(t).sum(), logits, retain_graph=True)[0]
+                        for t in (ce_terms, penalty_terms))
+        mixed = torch.stack([preference_gradient(g_acc[j], g_pen[j]) for j in range(k)]) / k
         params = list(self.hnet.parameters())
         # grads for the hypernetwork only: the supernet weights are not trained on arch-val
-        grads = torch.autograd.grad(torch.stack(losses).mean(), params)
+        grads = torch.autograd.grad(logits, params, grad_outputs=mixed)
         self.h_opt.zero_grad(set_to_none=True)
         for p, g in zip(params, grads, strict=True):
             p.grad = g
@@ -222,9 +239,11 @@ class HypernetSearch:
         prefs = preference_grid(3)
         out: dict[str, list[float]] = {}
         for d, dev in enumerate(self.devices):
-            logits = self.hnet(self.emb[d].expand(3, -1), prefs)  # (3, 5, 21)
+            logits = self.hnet(self.emb[d].expand(3, -1), prefs,
+                               self.prior[d].expand(3, -1, -1))  # (3, 5, 21)
             out[dev.name] = dev.model.predict(logits.argmax(-1).numpy()).tolist()
-        return {"argmax_latency_ms_at_wlat_0_05_1": out}
+        return {"argmax_latency_ms_at_wlat_0_05_1": out,
+                "prior_weight": [round(float(b), 4) for b in self.hnet.prior_weight]}
 
     def save(self, path: Path) -> None:
         """Checkpoint supernet and hypernet weights, optimizer states and RNGs (atomic)."""
@@ -261,8 +280,9 @@ class HypernetSearch:
 
 
 @torch.no_grad()
-def sweep_architectures(hypernet: ArchHypernet, embedding: torch.Tensor, config: HypernetConfig,
-                        seed: int = 0) -> tuple[np.ndarray, list[float]]:
+def sweep_architectures(hypernet: ArchHypernet, embedding: torch.Tensor, prior: torch.Tensor,
+                        config: HypernetConfig, seed: int = 0
+                        ) -> tuple[np.ndarray, list[float]]:
     """Distinct architectures of one device along a preference sweep.
 
     For each of ``config.sweep_points`` preferences (w_lat from 0 to 1) the argmax
@@ -272,6 +292,7 @@ def sweep_architectures(hypernet: ArchHypernet, embedding: torch.Tensor, config:
     Args:
         hypernet: the trained hypernetwork.
         embedding: the device's normalised embedding (11,).
+        prior: the device's latency prior (5, 21), see :func:`latency_prior`.
         config: sweep size, samples per preference and sampling temperature.
         seed: seed of the Gumbel samples.
 
@@ -279,7 +300,8 @@ def sweep_architectures(hypernet: ArchHypernet, embedding: torch.Tensor, config:
         (choices (n, 5) int64, the w_lat that first produced each row).
     """
     prefs = preference_grid(config.sweep_points)
-    logits = hypernet(embedding.expand(len(prefs), -1), prefs)  # (P, 5, 21)
+    logits = hypernet(embedding.expand(len(prefs), -1), prefs,
+                      prior.expand(len(prefs), -1, -1))  # (P, 5, 21)
     gen = torch.Generator().manual_seed(seed)
     rows: list[tuple[int, ...]] = []
     w_lat: list[float] = []
