@@ -21,7 +21,13 @@ from torch import nn
 
 from linas._errors import ConfigError, LUTError
 from linas.latency import LUT, load_lut, save_lut
-from linas.latency.interactions import fit_interactions, measure_pairs, pair_interactions
+from linas.latency.interactions import (
+    context_design,
+    context_terms,
+    fit_interactions,
+    measure_pairs,
+    pair_interactions,
+)
 from linas.latency.lut import write_json_atomic
 from linas.latency.measure import measure_lut
 from linas.latency.runtimes import (
@@ -46,7 +52,7 @@ from linas.space import LAYERS, NUM_CHOICES, Arch, SearchSpace, choices_to_ids, 
 from linas.supernet import FixedPart, Supernet
 from linas.supernet.supernet import SegmentationModel
 
-INTERACTION_METHODS = ("none", "fit", "full")
+INTERACTION_METHODS = ("none", "fit", "full", "context")
 FIT_SEED = 1_000  # architectures sampled for fitting; validation uses VALIDATE_SEED
 VALIDATE_SEED = 2_000
 FIT_ARCHS = 40
@@ -124,6 +130,8 @@ def measure_supernet_lut(net: Supernet, size: tuple[int, int], warmup: int, repe
                                       prepare)
     elif interactions == "full":
         lut = add_pair_interactions(lut, net, rt, warmup, repeat, rep)
+    elif interactions == "context":
+        lut = add_context_interactions(lut, rt, warmup, repeat, rep, prepare)
     total = time.perf_counter() - start
     lut.provenance["build_s"] = {"ops_and_fixed": round(ops_s, 1),
                                  "interactions": round(total - ops_s, 1),
@@ -193,6 +201,28 @@ def add_fitted_interactions(lut: LUT, net: Supernet, runtime: Runtime, n_archs: 
         "measured_ms": [round(float(m), 5) for m in measured],
         "raw_ms": [round(float(m), 5) for m in raw], "anchor_ms": _per_group(anchors)}}
     return replace(lut, interactions=fit.pairs, interaction_method="fit", provenance=prov)
+
+
+def add_context_interactions(lut: LUT, runtime: Runtime, warmup: int, repeat: int,
+                             rep: Reporter, prepare: ArchRunners) -> LUT:
+    """Time the 100 one-layer changes of the anchor end to end; fold their in-graph marginal
+    costs into the pair table (:func:`linas.latency.interactions.context_terms`)."""
+    rows = context_design(ANCHOR_CHOICES)
+    with rep.task("end-to-end timing of the anchor's 100 one-layer changes", len(rows)) as adv:
+        anchors: list[float] = []
+        raw = time_architectures(prepare, rows, runtime, warmup, repeat, tick=lambda: adv(1),
+                                 anchor_log=anchors)
+    ref = _anchor_ms(lut)
+    assert ref is not None  # measure_supernet_lut times the anchor first
+    marginal = np.zeros((len(LAYERS), NUM_CHOICES))
+    changed = (rows != np.asarray(ANCHOR_CHOICES)).argmax(axis=1)  # the layer each row changes
+    marginal[changed, rows[np.arange(len(rows)), changed]] = drift_correct(raw, anchors, ref) - ref
+    pairs = context_terms(lut.mean_ms, lut.fixed_ms or 0.0, ANCHOR_CHOICES, ref, marginal)
+    prov = {**lut.provenance, "interactions": {
+        "method": "context", "anchor": str(Arch(ANCHOR_CHOICES)), "anchor_ms": ref,
+        "marginal_ms": np.round(marginal, 5).tolist(), "anchor_ms_per_group": _per_group(anchors),
+        "arch_ids": choices_to_ids(rows).tolist()}}
+    return replace(lut, interactions=pairs, interaction_method="context", provenance=prov)
 
 
 def add_pair_interactions(lut: LUT, net: Supernet, runtime: Runtime, warmup: int, repeat: int,
@@ -284,43 +314,67 @@ def validate_lut(lut: LUT, n_archs: int, seed: int = VALIDATE_SEED, warmup: int 
     Raises:
         LUTError: when the LUT has no provenance runtime (e.g. a reference v1 table).
     """
+    return validate_luts([lut], n_archs, seed, warmup, repeat, rep)[0]
+
+
+def validate_luts(luts: Sequence[LUT], n_archs: int, seed: int = VALIDATE_SEED,
+                  warmup: int | None = None, repeat: int | None = None,
+                  rep: Reporter | None = None) -> list[dict[str, Any]]:
+    """:func:`validate_lut` for several LUTs of one runtime setting, timing the held-out
+    architectures once (none of them used by any LUT's interaction terms).
+
+    The runtime, device, threads and input size are the first LUT's; timings are
+    drift-corrected to its anchor time.
+
+    Raises:
+        LUTError: when a LUT has no provenance runtime or the LUTs' settings differ.
+    """
     rep = rep or Reporter(quiet=True)
-    prov = lut.provenance
-    if "runtime" not in prov:
-        raise LUTError(f"LUT {lut.source}: no provenance runtime, so it cannot be validated "
-                       "here; measure one with `linas lut measure`")
+    for lut in luts:
+        if "runtime" not in lut.provenance:
+            raise LUTError(f"LUT {lut.source}: no provenance runtime, so it cannot be validated "
+                           "here; measure one with `linas lut measure`")
+    prov, first = luts[0].provenance, luts[0]
+    keys = ("runtime", "device_type", "threads")
+    for lut in luts[1:]:
+        if (lut.input_size != first.input_size
+                or any(lut.provenance.get(k) != prov.get(k) for k in keys)):
+            raise LUTError(f"LUT {lut.source}: measured with other settings than {first.source}")
     runtime = get_runtime(str(prov["runtime"]), str(prov.get("device_type", "cpu")),
                           prov.get("threads"))
-    fit_ids = (prov.get("interactions") or {}).get("arch_ids", [])
-    choices = sample_architectures(n_archs, seed, exclude=fit_ids)
-    check_disjoint(_ids_to_choices(fit_ids), choices)
+    used = [i for lut in luts for i in (lut.provenance.get("interactions") or {}).get(
+        "arch_ids", [])]
+    choices = sample_architectures(n_archs, seed, exclude=used)
+    check_disjoint(_ids_to_choices(used), choices)
     net = _supernet(runtime.device)
-    prepare = ArchRunners(net, runtime, lut.input_size)
+    prepare = ArchRunners(net, runtime, first.input_size)
     with rep.task(f"end-to-end timing of {n_archs} architectures ({runtime.name})",
                   n_archs) as adv:
         anchors: list[float] = []
-        raw = time_architectures(prepare, choices, runtime, _or(warmup, lut.warmup, 3),
-                                 _or(repeat, lut.repeat, 10), tick=lambda: adv(1),
+        raw = time_architectures(prepare, choices, runtime, _or(warmup, first.warmup, 3),
+                                 _or(repeat, first.repeat, 10), tick=lambda: adv(1),
                                  anchor_log=anchors)
-    reference = _anchor_ms(lut)
+    reference = _anchor_ms(first)
     measured = drift_correct(raw, anchors, reference)
-    report = validation_report(lut, choices, measured, runtime.name, raw_ms=raw)
     ref = reference if reference is not None else float(np.median(anchors))
     change = float(np.max(np.abs(np.asarray(anchors) / ref - 1.0)))
-    report.update(lut=lut.source, input_size=list(lut.input_size), seed=seed,
-                  threads=runtime.threads_used(),
-                  drift={"anchor": str(Arch(ANCHOR_CHOICES)), "reference_ms": ref,
-                         "reference": "lut" if reference is not None else "median",
-                         "anchor_ms_per_group": _per_group(anchors), "max_change": change},
-                  archs=[{"arch": str(Arch(tuple(int(c) for c in row))), "measured_ms": float(m),
-                          "raw_ms": float(r)}
-                         for row, m, r in zip(choices, measured, raw, strict=True)])
+    drift = {"anchor": str(Arch(ANCHOR_CHOICES)), "reference_ms": ref,
+             "reference": "lut" if reference is not None else "median",
+             "anchor_ms_per_group": _per_group(anchors), "max_change": change}
+    archs = [{"arch": str(Arch(tuple(int(c) for c in row))), "measured_ms": float(m),
+              "raw_ms": float(r)} for row, m, r in zip(choices, measured, raw, strict=True)]
+    reports = []
+    for lut in luts:
+        report = validation_report(lut, choices, measured, runtime.name, raw_ms=raw)
+        report.update(lut=lut.source, input_size=list(lut.input_size), seed=seed,
+                      threads=runtime.threads_used(), drift=drift, archs=archs)
+        reports.append(report)
     if change > DRIFT_WARN:
         rep.warn(f"the machine's speed moved by up to {100 * change:.0f}% since the LUT "
                  f"was measured (anchor {str(Arch(ANCHOR_CHOICES))}); figures are corrected to "
                  "the LUT's speed, 'raw' holds the uncorrected ones; re-measure the LUT if "
                  "this persists")
-    return report
+    return reports
 
 
 def _anchor_ms(lut: LUT) -> float | None:

@@ -11,6 +11,8 @@ import torch
 
 from linas.latency import LUTLatencyModel, load_lut, save_lut
 from linas.latency.interactions import (
+    context_design,
+    context_terms,
     design_matrix,
     fit_interactions,
     fold_into_pairs,
@@ -168,3 +170,32 @@ def test_bad_interactions_block_is_one_clear_line(tmp_path: Path, pairs: dict, m
     with pytest.raises(LUTError, match=match) as info:
         load_lut(path)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_context_terms_reproduce_an_additive_graph_exactly() -> None:
+    """In a model whose in-graph costs are additive but unlike the stand-alone entries (a
+    fused op costs a third, a per-call overhead disappears), the marginal costs around an
+    anchor make fixed + op sum + pairs exact for every architecture."""
+    table = _table(12)
+    rng = np.random.default_rng(13)
+    in_graph = table * rng.uniform(0.3, 1.0, table.shape) - 0.1
+    fixed = 10.0
+
+    def truth(c: np.ndarray) -> np.ndarray:
+        return fixed + 0.7 + op_sum(in_graph, c)
+
+    anchor = (10, 3, 0, 20, 7)
+    rows = context_design(anchor)
+    assert rows.shape == (100, NUM_LAYERS)
+    assert all(int((r != np.asarray(anchor)).sum()) == 1 for r in rows)
+    anchor_ms = float(truth(np.asarray([anchor]))[0])
+    marginal = np.zeros((NUM_LAYERS, NUM_CHOICES))
+    changed = (rows != np.asarray(anchor)).argmax(axis=1)
+    marginal[changed, rows[np.arange(len(rows)), changed]] = truth(rows) - anchor_ms
+    pairs = context_terms(table, fixed, anchor, anchor_ms, marginal)
+    held = sample_architectures(500, seed=14)
+    np.testing.assert_allclose(fixed + op_sum(table, held) + pair_sum(pairs, held), truth(held),
+                               rtol=1e-10)
+    marginal[0, anchor[0]] = 1.0
+    with pytest.raises(ValueError, match="anchor"):
+        context_terms(table, fixed, anchor, anchor_ms, marginal)

@@ -207,7 +207,8 @@ def lut_measure(
     repeat: Annotated[int, typer.Option()] = 30,
     name: Annotated[str | None, typer.Option(help="Device name recorded in the LUT.")] = None,
     interactions: Annotated[str, typer.Option(
-        help="Adjacent-layer terms: none | fit (from end-to-end runs) | full (every pair).")
+        help="Adjacent-layer terms: none | fit (from end-to-end runs) | full (every pair) | "
+             "context (in-graph cost of each candidate, one layer changed at a time).")
     ] = "none",
     fit_archs: Annotated[int, typer.Option(help="Architectures timed for --interactions fit.")
                          ] = 40,

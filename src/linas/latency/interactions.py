@@ -19,6 +19,13 @@ with four (21, 21) pair matrices ``P`` (layer i, layer i+1). Two ways to get ``P
   by 5% to be kept (a 24-architecture fit of every term once over-fitted one layer's scale
   and predicted +60% on an architecture outside the sample).
 
+* **context**: time the model itself with one layer changed at a time around an anchor
+  architecture (101 end-to-end timings): each candidate's *in-graph* marginal cost. Graph
+  compilers (OpenVINO, ONNX Runtime) fuse and re-layout a candidate differently inside the
+  whole model than alone, so stand-alone entries misjudge them per op;
+  :func:`context_terms` turns the marginal costs into the intercept and per-(layer, choice)
+  corrections that make ``fixed + op sum + pairs`` reproduce them exactly.
+
 Everything here is pure numpy except :func:`measure_pairs`, which times through
 :mod:`linas.latency.measure`.
 """
@@ -229,6 +236,58 @@ def fit_interactions(table: np.ndarray, fixed_ms: float, choices: np.ndarray,
     return InteractionFit(pairs=fold_into_pairs(beta, table), intercept=float(beta[0]),
                           scales=beta[1:1 + NUM_LAYERS].copy(), alpha=alpha, cv_mape=score,
                           n_archs=len(measured), terms=terms, cv_by_terms=cv_by_terms)
+
+
+def context_design(anchor: Sequence[int]) -> np.ndarray:
+    """The one-layer-at-a-time architectures around ``anchor``: (5 * 20, 5) choice rows,
+    layer by layer, choices in order, the anchor's own choice skipped."""
+    rows = []
+    for layer in range(NUM_LAYERS):
+        for c in range(NUM_CHOICES):
+            if c != anchor[layer]:
+                row = list(anchor)
+                row[layer] = c
+                rows.append(row)
+    return np.asarray(rows, dtype=np.int64)
+
+
+def context_terms(table: np.ndarray, fixed_ms: float, anchor: Sequence[int], anchor_ms: float,
+                  marginal_ms: np.ndarray) -> np.ndarray:
+    """Pair table that makes the LUT reproduce in-graph marginal costs around an anchor.
+
+    The model becomes ``anchor_ms + sum_l marginal[l, c_l]``: exact at the anchor and at every
+    architecture one layer away from it, and additive in between.
+
+    Args:
+        table: (5, 21) stand-alone op entries in ms.
+        fixed_ms: the LUT's fixed part.
+        anchor: the anchor's five choices.
+        anchor_ms: the anchor's end-to-end time.
+        marginal_ms: (5, 21) end-to-end time change when layer l's choice becomes c (0 at the
+            anchor's own choice), as measured with :func:`context_design`.
+
+    Returns:
+        (4, 21, 21) pair table (intercept and per-choice terms folded in).
+
+    Raises:
+        ValueError: on wrong shapes or a non-zero marginal at the anchor's own choice.
+    """
+    table = np.asarray(table, dtype=np.float64)
+    marginal = np.asarray(marginal_ms, dtype=np.float64)
+    anchor = [int(a) for a in anchor]
+    layers = np.arange(NUM_LAYERS)
+    if marginal.shape != (NUM_LAYERS, NUM_CHOICES) or len(anchor) != NUM_LAYERS:
+        raise ValueError(f"marginal must be (5, 21) and anchor 5 choices, got {marginal.shape}"
+                         f" and {len(anchor)}")
+    if np.any(marginal[layers, anchor] != 0):
+        raise ValueError("the marginal cost of the anchor's own choice must be 0")
+    at_anchor = table[layers, anchor]  # (5,)
+    unary = marginal - (table - at_anchor[:, None])
+    beta = np.zeros(1 + NUM_LAYERS + NUM_LAYERS * NUM_CHOICES
+                    + NUM_PAIRS * NUM_CHOICES * NUM_CHOICES)
+    beta[0] = anchor_ms - (fixed_ms + at_anchor.sum())
+    beta[1 + NUM_LAYERS:1 + NUM_LAYERS + unary.size] = unary.ravel()
+    return fold_into_pairs(beta, table)
 
 
 MakePair = Callable[[int, int, int], Candidate]

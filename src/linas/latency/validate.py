@@ -8,6 +8,7 @@ is the only clock-reading function here (through :mod:`linas.latency.measure`).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -174,6 +175,7 @@ def time_architectures(prepare: PrepareArch, choices: np.ndarray, runtime: Runti
             if anchor_runner is not None and anchor_log is not None:
                 anchor_log.extend([stats[-1].mean_ms] * len(runners))
             del runners, timed
+            gc.collect()  # free the group's sessions before the next group is built
     return out
 
 
