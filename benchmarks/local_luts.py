@@ -3,7 +3,7 @@ cross-hardware predictor (reproducible artefacts, not committed data).
 
 Settings: torch eager with 1 and 2 threads, ONNX Runtime with 1 and 2 threads, and OpenVINO
 with 1 thread when installed; each written as ``DIR/local_<runtime>_cpu_t<threads>.json``
-(schema v2, 128x128; decoder ops, plus the fixed part for torch), and
+(schema v2, 128x128; decoder ops, fixed part and anchor; the predictor uses the ops), and
 ``DIR/timings/local_luts.json`` with how long each took. Every LUT's provenance names this
 CPU, so `linas predictor` maps it to this machine's spec (``hardware.local_spec``) with its
 thread count.
@@ -18,31 +18,12 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
-from linas.latency.lut import save_lut, write_json_atomic
-from linas.latency.measure import measure_lut
-from linas.latency.runtimes import available_runtimes, get_runtime
-from linas.lutcli import _layer_inputs, _supernet, measure_command
+from linas.latency.lut import write_json_atomic
+from linas.latency.runtimes import available_runtimes
+from linas.lutcli import measure_command
 
 SETTINGS: tuple[tuple[str, int], ...] = (("torch", 1), ("torch", 2), ("onnxruntime", 1),
                                          ("onnxruntime", 2), ("openvino", 1))
-
-
-def measure_decoder_only(path: Path, runtime: str, threads: int, warmup: int, repeat: int,
-                         name: str) -> None:
-    """The 105 decoder ops in an ONNX runtime, without the fixed part.
-
-    `linas lut measure --runtime onnxruntime` currently fails on the fixed part (its ONNX
-    export has no graph input: FixedPart's output does not depend on the image, so the
-    exporter prunes it); the predictor only uses the decoder ops, so they are measured alone.
-    """
-    net = _supernet("cpu")
-    inputs = _layer_inputs((128, 128), torch.device("cpu"))
-    lut = measure_lut(lambda layer, c: (net.candidate(layer, c), inputs[layer]), name,
-                      (128, 128), warmup, repeat, threads,
-                      runtime=get_runtime(runtime, "cpu", threads))
-    save_lut(lut, path)
 
 
 def main() -> None:
@@ -67,11 +48,8 @@ def main() -> None:
             report[name] = {"skipped": "exists"}
             continue
         start = time.perf_counter()
-        if runtime == "torch":
-            measure_command(path, (128, 128), runtime, "cpu", threads, args.warmup,
-                            args.repeat, name, quiet=True)
-        else:
-            measure_decoder_only(path, runtime, threads, args.warmup, args.repeat, name)
+        measure_command(path, (128, 128), runtime, "cpu", threads, args.warmup, args.repeat,
+                        name, quiet=True)
         report[name] = {"path": str(path), "seconds": round(time.perf_counter() - start, 1)}
         print(f"{name}: {report[name]['seconds']} s -> {path}", flush=True)
     # in a subfolder: a LUT folder must hold LUTs only (`--luts DIR` loads every *.json);

@@ -55,15 +55,17 @@ PREF_DIM = 2  # [w_acc, w_lat]
 # Floor of a feature's spread across training devices (log-ms units): a feature nearly equal
 # on every training device must not blow a new device's value up to hundreds of sigmas.
 _STD_FLOOR = 0.1
-PRIOR_WEIGHT_INIT = 3.0  # beta at the start: at w_lat = 1 the fastest op of a layer leads
+PRIOR_WEIGHT_INIT = 3.0  # beta at the start: at w_lat = 1 each layer's fastest choices lead
 
 
 def latency_prior(table: np.ndarray) -> np.ndarray:
-    """A device's latency prior (5, 21): op entries centred per layer, over the table's spread.
+    """A device's latency prior (5, 21): op entries standardised within each layer.
 
-    Scale-free (a 100x faster copy of a device has the same prior) but not per-layer
-    normalised: a layer whose choices differ by milliseconds weighs more than one whose
-    choices differ by microseconds, as in the device's real latency.
+    Scale-free (a 100x faster copy of a device has the same prior). Per layer, so that at
+    ``w_lat = 1`` every layer leans to its own fastest choices: standardising by the whole
+    table's spread (tried first) let one dominant layer (raspberrypi5's Conv7x7 at layer 0)
+    flatten every other layer's prior to ~0, and the latency end of the sweep stopped short
+    of the fastest architecture.
 
     Raises:
         ValueError: when ``table`` is not (5, 21) or holds non-finite values.
@@ -72,7 +74,7 @@ def latency_prior(table: np.ndarray) -> np.ndarray:
     if t.shape != (NUM_LAYERS, NUM_CHOICES) or not np.isfinite(t).all():
         raise ValueError(f"latency prior needs a finite (5, 21) table, got {t.shape}")
     centred = t - t.mean(axis=1, keepdims=True)
-    return centred / max(float(t.std()), 1e-12)
+    return centred / np.maximum(t.std(axis=1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)
