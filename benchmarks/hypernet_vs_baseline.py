@@ -11,10 +11,11 @@ supernet-training budget (``SearchConfig``: epochs, batch size, steps):
 * ``dedicated``: the bi-level search on the held-out device alone, then the baseline Pareto
   stage for that device.
 
-Hypernet fronts come three ways, all reported: ``hypervolume`` (the default sweep: the argmax
-architecture of 21 preferences per device, the contract of ``linas pareto``), ``sampled``
-(plus 2 Gumbel samples at tau 1 per preference) and ``pooled_hv`` (each device's front over
-every architecture generated for any device; no extra evaluation, they share the supernet).
+Hypernet fronts come three ways, all reported: ``hypervolume`` (the default sweep of ``linas
+pareto``: per device, 21 preferences, each giving its argmax architecture plus 2 Gumbel samples
+at tau 1), ``argmax_only`` (the argmax architectures alone) and ``pooled_hv`` (each device's
+front over every architecture generated for any device; no extra evaluation, they share the
+supernet).
 
 Devices: this machine's LUT (measured at ``--size``) plus the six reference LUTs. Fronts use
 each device's fixed hypervolume reference point (its maximum LUT latency, mIoU 0), so the
@@ -56,7 +57,7 @@ from linas.search import HypernetConfig, SearchConfig
 from linas.space import Arch
 from linas.supernet import Supernet
 
-SAMPLES = 2  # Gumbel samples per swept preference in the "sampled" variant of the fronts
+ARGMAX_ONLY = 0  # Gumbel samples per swept preference in the "argmax_only" variant
 REFERENCE_LUTS = Path(__file__).resolve().parents[1].parent / "shared" / "reference-luts"
 
 
@@ -105,11 +106,11 @@ def run_variant(base: Run, ctx: Context, name: str, luts: list[str],
            "devices": {k: summary(v) for k, v in devices.items()}}
     if cfg.strategy == "hypernet":
         out["pooled_hv"] = pooled(evaluated, vctx, cfg.budget_ms)
-        run = replace(run, cfg=replace(cfg, out=cfg.out / "sampled",
-                                       hypernet=replace(cfg.hypernet, sweep_samples=SAMPLES)))
+        run = replace(run, cfg=replace(cfg, out=cfg.out / "argmax_only",
+                                       hypernet=replace(cfg.hypernet, sweep_samples=ARGMAX_ONLY)))
         run.cfg.out.mkdir(exist_ok=True)
         sampled = run_fronts(run, vctx, state)
-        out["sampled"] = {"sweep_samples": SAMPLES, "n_evaluated": len(json.loads(
+        out["argmax_only"] = {"sweep_samples": ARGMAX_ONLY, "n_evaluated": len(json.loads(
             (run.cfg.out / "pareto.json").read_text())["evaluated"]),
             "devices": {k: summary(v) for k, v in sampled.items()}}
     shutil.rmtree(cfg.out / "checkpoints", ignore_errors=True)  # ~2 GB each
@@ -143,7 +144,7 @@ def compare(variants: dict[str, dict[str, Any]], holdout: str) -> dict[str, Any]
     table = {d: {"baseline_hv": base[d]["hypervolume"], "hypernet_hv": hyper[d]["hypervolume"],
                  "hypernet_over_baseline": hyper[d]["hypervolume"] / base[d]["hypervolume"]
                  if base[d]["hypervolume"] > 0 else None,
-                 "hypernet_sampled_hv": variants["hypernet"]["sampled"]["devices"][d][
+                 "hypernet_argmax_only_hv": variants["hypernet"]["argmax_only"]["devices"][d][
                      "hypervolume"],
                  "hypernet_pooled_hv": variants["hypernet"]["pooled_hv"][d],
                  "baseline_front": base[d]["front_size"], "hypernet_front": hyper[d]["front_size"]}
@@ -152,7 +153,8 @@ def compare(variants: dict[str, dict[str, Any]], holdout: str) -> dict[str, Any]
     ded = variants["dedicated"]["devices"][holdout]["hypervolume"]
     hold = variants["hypernet_holdout"]
     zero_shot = {"device": holdout, "zero_shot_hv": zs, "dedicated_search_hv": ded,
-                 "zero_shot_sampled_hv": hold["sampled"]["devices"][holdout]["hypervolume"],
+                 "zero_shot_argmax_only_hv": hold["argmax_only"]["devices"][holdout][
+                     "hypervolume"],
                  "zero_shot_pooled_hv": hold["pooled_hv"][holdout],
                  "zero_shot_over_dedicated": zs / ded if ded > 0 else None,
                  "hypernet_trained_on_it_hv": hyper[holdout]["hypervolume"],

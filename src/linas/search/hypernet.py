@@ -89,7 +89,7 @@ class HypernetConfig:
     lambda_budget: float = 10.0
     lambda_target: float = 10.0
     sweep_points: int = 21
-    sweep_samples: int = 0
+    sweep_samples: int = 2  # argmax alone gave 1-2 point fronts; 2 samples: 2-6 points
     sweep_tau: float = 1.0
 
 
