@@ -191,6 +191,7 @@ def add_fitted_interactions(lut: LUT, net: Supernet, runtime: Runtime, n_archs: 
         raw = time_architectures(prepare, choices, runtime, warmup, repeat,
                                  tick=lambda: adv(1), anchor_log=anchors)
     measured = drift_correct(raw, anchors, _anchor_ms(lut))
+    drift = _warn_drift(anchors, _anchor_ms(lut), "fitting the interaction terms", rep)
     fit = fit_interactions(lut.mean_ms, lut.fixed_ms or 0.0, choices, measured)
     prov = {**lut.provenance, "interactions": {
         "method": "fit", "seed": seed, "n_archs": n_archs, "alpha": fit.alpha,
@@ -199,7 +200,8 @@ def add_fitted_interactions(lut: LUT, net: Supernet, runtime: Runtime, n_archs: 
         "layer_scales": [round(float(s), 4) for s in fit.scales],
         "arch_ids": choices_to_ids(choices).tolist(),
         "measured_ms": [round(float(m), 5) for m in measured],
-        "raw_ms": [round(float(m), 5) for m in raw], "anchor_ms": _per_group(anchors)}}
+        "raw_ms": [round(float(m), 5) for m in raw], "anchor_ms": _per_group(anchors),
+        "max_drift": round(drift, 4)}}
     return replace(lut, interactions=fit.pairs, interaction_method="fit", provenance=prov)
 
 
@@ -214,6 +216,7 @@ def add_context_interactions(lut: LUT, runtime: Runtime, warmup: int, repeat: in
                                  anchor_log=anchors)
     ref = _anchor_ms(lut)
     assert ref is not None  # measure_supernet_lut times the anchor first
+    drift = _warn_drift(anchors, ref, "timing the anchor's one-layer changes", rep)
     marginal = np.zeros((len(LAYERS), NUM_CHOICES))
     changed = (rows != np.asarray(ANCHOR_CHOICES)).argmax(axis=1)  # the layer each row changes
     marginal[changed, rows[np.arange(len(rows)), changed]] = drift_correct(raw, anchors, ref) - ref
@@ -221,7 +224,7 @@ def add_context_interactions(lut: LUT, runtime: Runtime, warmup: int, repeat: in
     prov = {**lut.provenance, "interactions": {
         "method": "context", "anchor": str(Arch(ANCHOR_CHOICES)), "anchor_ms": ref,
         "marginal_ms": np.round(marginal, 5).tolist(), "anchor_ms_per_group": _per_group(anchors),
-        "arch_ids": choices_to_ids(rows).tolist()}}
+        "max_drift": round(drift, 4), "arch_ids": choices_to_ids(rows).tolist()}}
     return replace(lut, interactions=pairs, interaction_method="context", provenance=prov)
 
 
@@ -357,7 +360,8 @@ def validate_luts(luts: Sequence[LUT], n_archs: int, seed: int = VALIDATE_SEED,
     reference = _anchor_ms(first)
     measured = drift_correct(raw, anchors, reference)
     ref = reference if reference is not None else float(np.median(anchors))
-    change = float(np.max(np.abs(np.asarray(anchors) / ref - 1.0)))
+    change = _warn_drift(anchors, reference, "validating (figures are corrected to the LUT's "
+                         "speed; 'raw' holds the uncorrected ones)", rep)
     drift = {"anchor": str(Arch(ANCHOR_CHOICES)), "reference_ms": ref,
              "reference": "lut" if reference is not None else "median",
              "anchor_ms_per_group": _per_group(anchors), "max_change": change}
@@ -369,12 +373,20 @@ def validate_luts(luts: Sequence[LUT], n_archs: int, seed: int = VALIDATE_SEED,
         report.update(lut=lut.source, input_size=list(lut.input_size), seed=seed,
                       threads=runtime.threads_used(), drift=drift, archs=archs)
         reports.append(report)
-    if change > DRIFT_WARN:
-        rep.warn(f"the machine's speed moved by up to {100 * change:.0f}% since the LUT "
-                 f"was measured (anchor {str(Arch(ANCHOR_CHOICES))}); figures are corrected to "
-                 "the LUT's speed, 'raw' holds the uncorrected ones; re-measure the LUT if "
-                 "this persists")
     return reports
+
+
+def _warn_drift(anchors: list[float], reference: float | None, what: str,
+                rep: Reporter) -> float:
+    """Largest relative move of the anchor from ``reference`` (default: the median); warns
+    above DRIFT_WARN, since corrected timings from a drifting machine stay noisy."""
+    ref = reference if reference is not None else float(np.median(anchors))
+    change = float(np.max(np.abs(np.asarray(anchors) / ref - 1.0))) if anchors else 0.0
+    if change > DRIFT_WARN:
+        rep.warn(f"the machine's speed moved by up to {100 * change:.0f}% while {what} "
+                 "(corrected with the anchor, but the terms may be noisy); re-measure the LUT "
+                 "when the machine is quiet")
+    return change
 
 
 def _anchor_ms(lut: LUT) -> float | None:

@@ -125,3 +125,14 @@ def test_anchor_removes_drift_between_groups(monkeypatch: pytest.MonkeyPatch) ->
     np.testing.assert_allclose(drift_correct(raw, log), 5.5)  # median speed of the run
     with pytest.raises(ValueError, match="anchor"):
         drift_correct(raw, log[:4])
+
+
+def test_drift_over_ten_percent_warns_even_when_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+    from linas.lutcli import _warn_drift
+    from linas.progress import Reporter
+
+    assert _warn_drift([10.0, 10.5], 10.0, "fitting", Reporter(quiet=True)) == pytest.approx(0.05)
+    assert capsys.readouterr().err == ""
+    assert _warn_drift([10.0, 12.0], 10.0, "fitting", Reporter(quiet=True)) == pytest.approx(0.2)
+    err = capsys.readouterr().err
+    assert "warning" in err and "20%" in err and "fitting" in err
