@@ -69,9 +69,9 @@ def run_runtime(name: str, args: argparse.Namespace, rep: Reporter) -> dict[str,
     size = tuple(int(v) for v in args.size.lower().split("x"))
     rt = get_runtime(name, "cpu", args.threads)
     net = _supernet("cpu")
-    base = measure_supernet_lut(net, size, args.warmup, args.repeat, args.threads,
-                                f"bench_{name}", rep, runtime=rt)
     prepare = ArchRunners(net, rt, size)
+    base = measure_supernet_lut(net, size, args.warmup, args.repeat, args.threads,
+                                f"bench_{name}", rep, runtime=rt, prepare=prepare)
     luts: dict[str, LUT] = {}
     build_s: dict[str, float] = {"ops_fixed_anchor": base.provenance["build_s"]["total"]}
     for method in args.methods.split(","):

@@ -23,6 +23,7 @@ from linas._errors import ConfigError, LUTError
 from linas.latency import LUT, load_lut, save_lut
 from linas.latency.interactions import (
     context_design,
+    context_marginals,
     context_terms,
     fit_interactions,
     measure_pairs,
@@ -89,7 +90,7 @@ def _supernet(device: str) -> Supernet:
 def measure_supernet_lut(net: Supernet, size: tuple[int, int], warmup: int, repeat: int,
                          threads: int | None, hardware: str, rep: Reporter,
                          runtime: Runtime | None = None, interactions: str = "none",
-                         fit_archs: int = FIT_ARCHS) -> LUT:
+                         fit_archs: int = FIT_ARCHS, prepare: ArchRunners | None = None) -> LUT:
     """Time the 105 candidates of ``net`` and its fixed part at input ``size`` in ``runtime``.
 
     Args:
@@ -104,6 +105,8 @@ def measure_supernet_lut(net: Supernet, size: tuple[int, int], warmup: int, repe
         interactions: ``none``, ``fit`` (ridge fit on ``fit_archs`` end-to-end runs) or
             ``full`` (every adjacent pair timed).
         fit_archs: fitting sample size for ``fit``.
+        prepare: end-to-end runners of ``net`` in ``runtime`` (built here when None; pass
+            one to reuse its exported encoder for further end-to-end timing).
 
     Returns:
         The LUT; ``provenance['build_s']`` holds the build times in seconds.
@@ -119,7 +122,7 @@ def measure_supernet_lut(net: Supernet, size: tuple[int, int], warmup: int, repe
                           fixed=lambda: (_fixed_part(net, rt, size),
                                          torch.randn(1, 3, h, w, device=dev)),
                           progress=lambda done, total: adv(1), runtime=rt)
-    prepare = ArchRunners(net, rt, size)
+    prepare = prepare or ArchRunners(net, rt, size)
     # the machine's speed now: validation and fits are expressed at it (drift_correct)
     anchor_ms = float(time_architectures(prepare, np.asarray([ANCHOR_CHOICES]), rt, warmup,
                                          repeat, anchor=None)[0])
@@ -190,8 +193,10 @@ def add_fitted_interactions(lut: LUT, net: Supernet, runtime: Runtime, n_archs: 
         anchors: list[float] = []
         raw = time_architectures(prepare, choices, runtime, warmup, repeat,
                                  tick=lambda: adv(1), anchor_log=anchors)
-    measured = drift_correct(raw, anchors, _anchor_ms(lut))
-    drift = _warn_drift(anchors, _anchor_ms(lut), "fitting the interaction terms", rep)
+    reference = _anchor_ms(lut)
+    measured = drift_correct(raw, anchors, reference)
+    ref = reference if reference is not None else float(np.median(anchors))
+    drift = _warn_drift(anchors, ref, "fitting the interaction terms", rep)
     fit = fit_interactions(lut.mean_ms, lut.fixed_ms or 0.0, choices, measured)
     prov = {**lut.provenance, "interactions": {
         "method": "fit", "seed": seed, "n_archs": n_archs, "alpha": fit.alpha,
@@ -217,9 +222,7 @@ def add_context_interactions(lut: LUT, runtime: Runtime, warmup: int, repeat: in
     ref = _anchor_ms(lut)
     assert ref is not None  # measure_supernet_lut times the anchor first
     drift = _warn_drift(anchors, ref, "timing the anchor's one-layer changes", rep)
-    marginal = np.zeros((len(LAYERS), NUM_CHOICES))
-    changed = (rows != np.asarray(ANCHOR_CHOICES)).argmax(axis=1)  # the layer each row changes
-    marginal[changed, rows[np.arange(len(rows)), changed]] = drift_correct(raw, anchors, ref) - ref
+    marginal = context_marginals(rows, ANCHOR_CHOICES, drift_correct(raw, anchors, ref) - ref)
     pairs = context_terms(lut.mean_ms, lut.fixed_ms or 0.0, ANCHOR_CHOICES, ref, marginal)
     prov = {**lut.provenance, "interactions": {
         "method": "context", "anchor": str(Arch(ANCHOR_CHOICES)), "anchor_ms": ref,
@@ -360,7 +363,7 @@ def validate_luts(luts: Sequence[LUT], n_archs: int, seed: int = VALIDATE_SEED,
     reference = _anchor_ms(first)
     measured = drift_correct(raw, anchors, reference)
     ref = reference if reference is not None else float(np.median(anchors))
-    change = _warn_drift(anchors, reference, "validating (figures are corrected to the LUT's "
+    change = _warn_drift(anchors, ref, "validating (figures are corrected to the LUT's "
                          "speed; 'raw' holds the uncorrected ones)", rep)
     drift = {"anchor": str(Arch(ANCHOR_CHOICES)), "reference_ms": ref,
              "reference": "lut" if reference is not None else "median",
@@ -376,12 +379,10 @@ def validate_luts(luts: Sequence[LUT], n_archs: int, seed: int = VALIDATE_SEED,
     return reports
 
 
-def _warn_drift(anchors: list[float], reference: float | None, what: str,
-                rep: Reporter) -> float:
-    """Largest relative move of the anchor from ``reference`` (default: the median); warns
-    above DRIFT_WARN, since corrected timings from a drifting machine stay noisy."""
-    ref = reference if reference is not None else float(np.median(anchors))
-    change = float(np.max(np.abs(np.asarray(anchors) / ref - 1.0))) if anchors else 0.0
+def _warn_drift(anchors: list[float], reference: float, what: str, rep: Reporter) -> float:
+    """Largest relative move of the anchor from ``reference``; warns above DRIFT_WARN, since
+    corrected timings from a drifting machine stay noisy."""
+    change = float(np.max(np.abs(np.asarray(anchors) / reference - 1.0))) if anchors else 0.0
     if change > DRIFT_WARN:
         rep.warn(f"the machine's speed moved by up to {100 * change:.0f}% while {what} "
                  "(corrected with the anchor, but the terms may be noisy); re-measure the LUT "

@@ -12,6 +12,7 @@ import torch
 from linas.latency import LUTLatencyModel, load_lut, save_lut
 from linas.latency.interactions import (
     context_design,
+    context_marginals,
     context_terms,
     design_matrix,
     fit_interactions,
@@ -189,9 +190,7 @@ def test_context_terms_reproduce_an_additive_graph_exactly() -> None:
     assert rows.shape == (100, NUM_LAYERS)
     assert all(int((r != np.asarray(anchor)).sum()) == 1 for r in rows)
     anchor_ms = float(truth(np.asarray([anchor]))[0])
-    marginal = np.zeros((NUM_LAYERS, NUM_CHOICES))
-    changed = (rows != np.asarray(anchor)).argmax(axis=1)
-    marginal[changed, rows[np.arange(len(rows)), changed]] = truth(rows) - anchor_ms
+    marginal = context_marginals(rows, anchor, truth(rows) - anchor_ms)
     pairs = context_terms(table, fixed, anchor, anchor_ms, marginal)
     held = sample_architectures(500, seed=14)
     np.testing.assert_allclose(fixed + op_sum(table, held) + pair_sum(pairs, held), truth(held),

@@ -21,6 +21,13 @@ app.add_typer(lut_app, name="lut")
 app.add_typer(predictor_app, name="predictor")
 
 _DEBUG = {"on": False}
+# Options shared by the timing commands (lut measure, lut fingerprint).
+_Size = Annotated[str, typer.Option(help="Input size HxW.")]
+_Runtime = Annotated[str, typer.Option(help="Runtime to time in: torch | onnxruntime | openvino.")]
+_Device = Annotated[str, typer.Option(help="cpu | cuda (torch only).")]
+_Threads = Annotated[int | None, typer.Option(help="Intra-op threads.")]
+_Warmup = Annotated[int, typer.Option(help="Untimed calls per entry.")]
+_Repeat = Annotated[int, typer.Option(help="Timed calls per entry.")]
 _STRATEGY_HELP = ("Search strategy: bilevel (baseline LINAS) | hypernet (one preference-"
                   "conditioned hypernetwork for every device, I1).")
 _HOLDOUT_HELP = "hypernet: device left out of training; its front is generated zero-shot."
@@ -199,12 +206,12 @@ def data_synth(
 @lut_app.command("measure")
 def lut_measure(
     out: Annotated[Path, typer.Option(help="LUT file to write (schema v2).")],
-    size: Annotated[str, typer.Option(help="Input size HxW.")] = "128x128",
-    runtime: Annotated[str, typer.Option(help="Runtime to time in.")] = "torch",
-    device: Annotated[str, typer.Option(help="cpu | cuda.")] = "cpu",
-    threads: Annotated[int | None, typer.Option(help="Intra-op threads.")] = None,
-    warmup: Annotated[int, typer.Option()] = 5,
-    repeat: Annotated[int, typer.Option()] = 30,
+    size: _Size = "128x128",
+    runtime: _Runtime = "torch",
+    device: _Device = "cpu",
+    threads: _Threads = None,
+    warmup: _Warmup = 5,
+    repeat: _Repeat = 30,
     name: Annotated[str | None, typer.Option(help="Device name recorded in the LUT.")] = None,
     interactions: Annotated[str, typer.Option(
         help="Adjacent-layer terms: none | fit (from end-to-end runs) | full (every pair) | "
@@ -242,12 +249,12 @@ def lut_validate(
 @lut_app.command("fingerprint")
 def lut_fingerprint(
     out: Annotated[Path, typer.Option(help="Fingerprint file to write (JSON).")],
-    size: Annotated[str, typer.Option(help="Input size HxW.")] = "128x128",
-    runtime: Annotated[str, typer.Option(help="torch | onnxruntime | openvino.")] = "torch",
-    device: Annotated[str, typer.Option(help="cpu | cuda (torch only).")] = "cpu",
-    threads: Annotated[int | None, typer.Option(help="Intra-op threads.")] = None,
-    warmup: Annotated[int, typer.Option()] = 5,
-    repeat: Annotated[int, typer.Option()] = 30,
+    size: _Size = "128x128",
+    runtime: _Runtime = "torch",
+    device: _Device = "cpu",
+    threads: _Threads = None,
+    warmup: _Warmup = 5,
+    repeat: _Repeat = 30,
     name: Annotated[str | None, typer.Option(help="Device name recorded in the file.")] = None,
 ) -> None:
     """Time the 10 reference architectures (decoder only) on this machine, for onboarding

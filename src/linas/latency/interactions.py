@@ -251,6 +251,25 @@ def context_design(anchor: Sequence[int]) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64)
 
 
+def context_marginals(rows: np.ndarray, anchor: Sequence[int],
+                      delta_ms: np.ndarray) -> np.ndarray:
+    """Arrange the timings of :func:`context_design` rows as a (5, 21) marginal-cost table.
+
+    Args:
+        rows: (N, 5) architectures, each one layer away from ``anchor``.
+        anchor: the anchor's five choices.
+        delta_ms: (N,) each row's end-to-end time minus the anchor's.
+
+    Returns:
+        (5, 21) with ``delta`` at (changed layer, its choice) and 0 at the anchor's choices.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    changed = (rows != np.asarray(anchor)).argmax(axis=1)  # the layer each row changes
+    marginal = np.zeros((NUM_LAYERS, NUM_CHOICES))
+    marginal[changed, rows[np.arange(len(rows)), changed]] = delta_ms
+    return marginal
+
+
 def context_terms(table: np.ndarray, fixed_ms: float, anchor: Sequence[int], anchor_ms: float,
                   marginal_ms: np.ndarray) -> np.ndarray:
     """Pair table that makes the LUT reproduce in-graph marginal costs around an anchor.

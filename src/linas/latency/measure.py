@@ -198,29 +198,6 @@ def _chunks(repeat: int, rounds: int) -> list[int]:
     return [base + (1 if r < extra else 0) for r in range(rounds)]
 
 
-def time_interleaved(candidates: Sequence[Candidate], warmup: int, repeat: int,
-                     rounds: int = 5, tick: Callable[[], None] | None = None
-                     ) -> list[TimingStats]:
-    """Time several torch modules round-robin (see :func:`time_runners`) in eager mode.
-
-    Runs under ``torch.inference_mode()``; modules are put in eval mode (restored afterwards);
-    the caller sets the thread count.
-
-    Args:
-        candidates: (module, input) pairs.
-        warmup: untimed calls per candidate before the first round.
-        repeat: timed calls per candidate, in total over the rounds.
-        rounds: number of round-robin rounds.
-        tick: called once per candidate, when its last chunk is timed (progress reporting).
-
-    Returns:
-        One :class:`TimingStats` per candidate, in order.
-    """
-    runners = [Runner(_bind(mod, x), cuda_sync_for(x)) for mod, x in candidates]
-    with _eval_mode([mod for mod, _ in candidates]), torch.inference_mode():
-        return time_runners(runners, warmup, repeat, rounds, tick)
-
-
 def time_runners(runners: Sequence[Runner], warmup: int, repeat: int, rounds: int = 5,
                  tick: Callable[[], None] | None = None) -> list[TimingStats]:
     """Time several prepared runners round-robin so slow drift spreads evenly over them.
@@ -254,10 +231,6 @@ def time_runners(runners: Sequence[Runner], warmup: int, repeat: int, rounds: in
             if tick is not None and r == len(chunks) - 1:
                 tick()
     return [summarize(np.concatenate(s)) for s in samples]
-
-
-def _bind(module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
-    return lambda: module(x)
 
 
 def measure_lut(make_candidate: MakeCandidate, hardware: str, input_size: tuple[int, int],
