@@ -31,15 +31,20 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from linas.data import generate_sealer_dataset, load_dataset, load_tensors, split_indices
+from linas.data import (
+    FeatureSet,
+    cache_features,
+    generate_sealer_dataset,
+    load_dataset,
+    load_tensors,
+    split_indices,
+)
 from linas.distill import FinalTrainConfig, evaluate_model, train_final
 from linas.latency import LUT, LUTLatencyModel, load_lut
 from linas.search import (
     BilevelSearch,
     DeviceTarget,
-    FeatureSet,
     SearchConfig,
-    cache_features,
     complexity_table,
     evaluate_choices,
 )

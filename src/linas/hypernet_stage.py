@@ -18,7 +18,8 @@ from linas._errors import ConfigError
 from linas.latency import LUT, LUTLatencyModel
 from linas.latency.lut import write_json_atomic
 from linas.pareto.stage import Evaluated, device_front
-from linas.search import FeatureSet, evaluate_choices
+from linas.data import FeatureSet
+from linas.search import evaluate_choices
 from linas.search.driver import run_checkpointed
 from linas.search.hypernet_search import (
     HypernetDevice,

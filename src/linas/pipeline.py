@@ -21,7 +21,14 @@ import torch
 from safetensors.torch import save_file
 
 from linas._errors import ConfigError
-from linas.data import generate_sealer_dataset, load_dataset, load_tensors, split_indices
+from linas.data import (
+    FeatureSet,
+    cache_features,
+    generate_sealer_dataset,
+    load_dataset,
+    load_tensors,
+    split_indices,
+)
 from linas.distill import FinalTrainConfig, evaluate_model, train_final
 from linas.export import export_onnx, onnx_parity
 from linas.hypernet_stage import check_strategy, hypernet_fronts, search_hypernet
@@ -43,10 +50,8 @@ from linas.progress import Reporter
 from linas.search import (
     BilevelSearch,
     DeviceTarget,
-    FeatureSet,
     HypernetConfig,
     SearchConfig,
-    cache_features,
     evaluate_choices,
 )
 from linas.search.driver import run_checkpointed

@@ -17,7 +17,7 @@ from linas.pareto.proxies import (
     proxy_context,
 )
 from linas.pareto.sampling import sample_random
-from linas.search import cache_features
+from linas.data import cache_features
 from linas.supernet import Supernet
 
 SIZE = 64

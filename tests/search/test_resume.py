@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from linas.latency import LUT, LUTLatencyModel
-from linas.search import BilevelSearch, DeviceTarget, FeatureSet, SearchConfig, cache_features
+from linas.data import FeatureSet, cache_features
+from linas.search import BilevelSearch, DeviceTarget, SearchConfig
 from linas.space import NUM_CHOICES, NUM_LAYERS
 from linas.supernet import Supernet
 

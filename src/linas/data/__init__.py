@@ -12,6 +12,7 @@ from linas.data.datasets import (
     load_dataset,
     register_loader,
 )
+from linas.data.features import FeatureSet, cache_features
 from linas.data.folder import load_folder
 from linas.data.mvtec import MVTEC_CLASSES, load_mvtec, mvtec_label_map
 from linas.data.splits import SPLIT_NAMES, load_tensors, split_indices
@@ -20,6 +21,7 @@ from linas.data.synth import generate_sealer_dataset, render_sample
 
 __all__ = [
     "CITYSCAPES_CLASSES",
+    "FeatureSet",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MVTEC_CLASSES",
@@ -27,6 +29,7 @@ __all__ = [
     "SPLIT_NAMES",
     "SegmentationDataset",
     "available_datasets",
+    "cache_features",
     "cityscapes_label_map",
     "generate_sealer_dataset",
     "load_cityscapes",

@@ -24,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from linas._errors import ConfigError, unknown_name
 from linas.pareto.diversity import _check_choices
 from linas.pareto.near import near_scores
-from linas.search.features import FeatureSet
+from linas.data.features import FeatureSet
 from linas.space import CHOICE_KEYS, LAYERS, NUM_CHOICES, NUM_LAYERS
 from linas.supernet import DecoderHead, DenseNetEncoder, Supernet, build_candidate
 

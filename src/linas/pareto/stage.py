@@ -20,7 +20,7 @@ from linas.pareto.selection import budget_share, select_under_budget
 from linas.space import NUM_CHOICES, NUM_LAYERS, Arch
 
 if TYPE_CHECKING:  # the proxies import torch and the supernet: only when zero-cost runs
-    from linas.search.features import FeatureSet
+    from linas.data.features import FeatureSet
     from linas.supernet import Supernet
 
 STRATEGIES = ("baseline", "zero-cost")

@@ -5,7 +5,6 @@ from linas.search.bilevel import BilevelSearch, DeviceTarget, SearchConfig, Sear
 from linas.search.complexity import ComplexityTable, complexity_table
 from linas.search.evaluate import evaluate_choices
 from linas.search.fair import FairTraining
-from linas.search.features import FeatureSet, cache_features
 from linas.search.gumbel import gumbel_softmax, temperature
 from linas.search.hypernet import (
     ArchHypernet,
@@ -29,7 +28,6 @@ __all__ = [
     "DeviceEmbedder",
     "DeviceTarget",
     "FairTraining",
-    "FeatureSet",
     "HypernetConfig",
     "HypernetDevice",
     "HypernetSearch",
@@ -37,7 +35,6 @@ __all__ = [
     "PreferenceSampler",
     "SearchConfig",
     "SearchState",
-    "cache_features",
     "complexity_table",
     "evaluate_choices",
     "gumbel_softmax",

@@ -21,7 +21,7 @@ import torch
 
 from linas.latency.model import LUTLatencyModel
 from linas.search.fair import FairTraining, check_fair_options
-from linas.search.features import FeatureSet
+from linas.data.features import FeatureSet
 from linas.search.gumbel import gumbel_softmax, temperature
 from linas.search.losses import latency_penalty, segmentation_ce
 from linas.space import NUM_CHOICES, NUM_LAYERS, Arch

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from linas.latency.lut import write_json_atomic
 from linas.progress import Reporter
-from linas.search.features import FeatureSet
+from linas.data.features import FeatureSet
 
 CHECKPOINT_EVERY_S = 60.0
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from linas.metrics import confusion_matrix, mean_iou
-from linas.search.features import FeatureSet
+from linas.data.features import FeatureSet
 from linas.supernet import Supernet
 
 

@@ -35,7 +35,7 @@ import torch
 
 from linas.latency.model import LUTLatencyModel
 from linas.search.bilevel import SearchConfig, epoch_phase
-from linas.search.features import FeatureSet
+from linas.data.features import FeatureSet
 from linas.search.gumbel import gumbel_softmax
 from linas.search.hypernet import (
     ArchHypernet,

@@ -1,0 +1,62 @@
+"""Atomic writes: every artefact of a run is written to a unique temporary file in its
+folder, then renamed over the target, so a crash never leaves a half-written file and two
+writers never share a temporary name."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is
+    removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` and rename ``tmp`` over ``path``; returns ``path``."""
+    with atomic_path(path) as tmp:
+        write(tmp)
+    return Path(path)
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    return write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def save_torch_atomic(path: Path, blob: Any) -> Path:
+    """``torch.save`` ``blob`` to ``path`` atomically (load it with ``weights_only=True``)."""
+    import torch
+
+    return write_atomic(path, lambda tmp: torch.save(blob, tmp))
+
+
+def save_safetensors_atomic(path: Path, tensors: dict[str, Any],
+                            metadata: dict[str, str] | None = None) -> Path:
+    """Write a safetensors file atomically (tensors made contiguous)."""
+    from safetensors.torch import save_file
+
+    flat = {k: v.contiguous() for k, v in tensors.items()}
+    return write_atomic(path, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
