@@ -199,7 +199,7 @@ def _mvtec(root: Path, category: str = "bottle") -> Path:
 
 
 def test_mvtec_test_split(tmp_path: Path) -> None:
-    dataset = load_dataset("mvtec", _mvtec(tmp_path), category="bottle")
+    dataset = load_dataset("mvtec", _mvtec(tmp_path), category="bottle", split="test")
     assert len(dataset) == 3 and dataset.class_names == ("good", "defect")
     names = [(p.parent.name, p.name, m is None) for p, m in dataset.pairs]
     assert names == [
@@ -215,8 +215,10 @@ def test_mvtec_test_split(tmp_path: Path) -> None:
 
 
 def test_mvtec_all_split_and_single_category_default(tmp_path: Path) -> None:
-    dataset = load_dataset("mvtec", _mvtec(tmp_path), split="all", size=(4, 5))
+    dataset = load_dataset("mvtec", _mvtec(tmp_path), size=(4, 5))  # split "all" by default
     assert len(dataset) == 4 and dataset[0][1].shape == (4, 5)
+    assert dataset.strata == ("good", "broken", "broken", "good")
+    assert dataset.test_indices is None  # MVTec's own test split is not a segmentation test set
     assert len(load_dataset("mvtec", tmp_path / "bottle", split="train")) == 1
 
 
@@ -225,7 +227,7 @@ def test_mvtec_bilevel_masks(tmp_path: Path) -> None:
     gt = np.zeros((H, W), bool)
     gt[0, :4] = True
     Image.fromarray(gt).save(root / "bottle" / "ground_truth" / "broken" / "000_mask.png")
-    assert load_dataset("mvtec", root)[0][1].sum() == 4
+    assert load_dataset("mvtec", root, split="test")[0][1].sum() == 4
 
 
 def test_mvtec_category_errors(tmp_path: Path) -> None:

@@ -1,4 +1,9 @@
-"""The ``cityscapes`` dataset: leftImg8bit images with gtFine labelIds mapped to trainIds."""
+"""The ``cityscapes`` dataset: leftImg8bit images with gtFine labelIds mapped to trainIds.
+
+Cityscapes withholds the labels of its ``test`` split, so ``val`` serves as the test set: the
+default ``split="train+val"`` loads both and reports the ``val`` images as the layout's test
+set, which :func:`linas.data.make_splits` honours (train / arch_val are drawn from ``train``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linas._errors import DataError, unknown_name
+from linas._errors import ConfigError, DataError, unknown_name
 from linas.data.datasets import Pair, SegmentationDataset, few, register_loader
 
 CITYSCAPES_CLASSES = (
@@ -38,20 +43,21 @@ def cityscapes_label_map() -> np.ndarray:
 
 @register_loader("cityscapes")
 def load_cityscapes(
-    root: Path, size: tuple[int, int] | None = None, split: str = "train"
+    root: Path, size: tuple[int, int] | None = None, split: str = "train+val"
 ) -> SegmentationDataset:
     """Cityscapes: ``leftImg8bit/<split>/<city>/*`` with ``gtFine/<split>/<city>/*_labelIds``.
 
     Args:
         root: the Cityscapes root (holding ``leftImg8bit/`` and ``gtFine/``).
         size: ``(H, W)`` to resize to, or ``None`` (native 1024 x 2048).
-        split: ``train``, ``val`` or ``test`` (a folder under ``leftImg8bit/``).
+        split: a folder under ``leftImg8bit/`` (``train``, ``val``, ``test``), or several
+            joined by ``+``; when several include ``val``, its images are the test set.
 
     Returns:
         The (not yet validated) dataset: 19 trainId classes, ignore index 255.
 
     Raises:
-        ConfigError: the split folder does not exist.
+        ConfigError: a split folder does not exist, or one is named twice.
         DataError: no images, or images without a labelIds file.
     """
     image_root, label_root = root / "leftImg8bit", root / "gtFine"
@@ -61,13 +67,28 @@ def load_cityscapes(
                 f"Cityscapes root {root}: missing {folder.name}/; pass the folder that holds "
                 "leftImg8bit/ and gtFine/"
             )
-    if not (image_root / split).is_dir():
-        splits = [p.name for p in image_root.iterdir() if p.is_dir()]
-        raise unknown_name(f"Cityscapes split in {image_root}", split, splits)
-    pairs = _pairs(image_root / split, label_root / split)
+    parts = split.split("+")
+    if len(set(parts)) != len(parts):
+        raise ConfigError(f"Cityscapes split '{split}' names a folder twice; name each once")
+    pairs: list[Pair] = []
+    test: list[int] = []
+    for part in parts:
+        if not (image_root / part).is_dir():
+            splits = [p.name for p in image_root.iterdir() if p.is_dir()]
+            raise unknown_name(f"Cityscapes split in {image_root}", part, splits)
+        found = _pairs(image_root / part, label_root / part)
+        if part == "val" and len(parts) > 1:
+            test += range(len(pairs), len(pairs) + len(found))
+        pairs += found
     name = f"Cityscapes {split} split at {root}"
     return SegmentationDataset(
-        pairs, CITYSCAPES_CLASSES, IGNORE_INDEX, size, cityscapes_label_map(), name=name
+        pairs,
+        CITYSCAPES_CLASSES,
+        IGNORE_INDEX,
+        size,
+        cityscapes_label_map(),
+        name=name,
+        test_indices=test or None,
     )
 
 

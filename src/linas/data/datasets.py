@@ -1,9 +1,10 @@
 """Segmentation datasets: one in-memory pair list, and loaders registered by name.
 
-A loader turns a folder layout (plain folder, MVTec-AD, Cityscapes) into a
-:class:`SegmentationDataset`; :func:`load_dataset` picks the loader by name, checks its options
-and validates the result once, so that bad data fails at load time with one clear line rather
-than mid-training.
+A loader turns a folder layout (plain folder, MVTec-AD, Cityscapes, the synthetic generator)
+into a :class:`SegmentationDataset`; :func:`load_dataset` picks the loader from
+:data:`DATASETS` by kind, checks its options, fits the sample size to the network (see
+:mod:`linas.data.sizing`) and validates the result once, so that bad data fails at load time
+with one clear line rather than mid-training.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from linas._errors import ConfigError, DataError, unknown_name
+from linas._errors import DataError, unknown_name
+from linas._registry import Registry
+from linas.data.sizing import check_network_size, check_size, pad_sample
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -26,7 +29,8 @@ _MASK_MODES = ("L", "P", "I", "I;16", "1")
 
 Pair = tuple[Path, Path | None]
 Loader = Callable[..., "SegmentationDataset"]
-_LOADERS: dict[str, Loader] = {}
+DATASETS: Registry[Loader] = Registry("dataset kind")
+_WRITES_ROOT: set[str] = set()  # kinds whose loader creates its root (the generator)
 
 
 class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -41,6 +45,12 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         label_map: lookup table applied to raw mask values (``label = label_map[raw]``), e.g.
             Cityscapes labelIds -> trainIds; ``None`` uses the raw values.
         name: how errors refer to this dataset.
+        pad_to: ``(H2, W2)`` to pad to after resizing (bottom/right; images 0 after
+            normalisation, masks ``ignore_index``); ``None`` pads nothing.
+        test_indices: the layout's own test subset (e.g. Cityscapes ``val`` in ``train+val``,
+            a folder's ``splits.json``), honoured by :func:`linas.data.make_splits`.
+        strata: one group label per pair (e.g. MVTec ``good`` / defect type) that splits
+            spread over train / arch_val / test; ``None`` splits without strata.
 
     Raises:
         DataError: ``pairs`` is empty.
@@ -54,15 +64,26 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         size: tuple[int, int] | None = None,
         label_map: np.ndarray | None = None,
         name: str = "dataset",
+        *,
+        pad_to: tuple[int, int] | None = None,
+        test_indices: Sequence[int] | np.ndarray | None = None,
+        strata: Sequence[str] | None = None,
     ) -> None:
         if not pairs:
             raise DataError(f"{name}: no image/mask pairs; check the dataset root and layout")
+        if strata is not None and len(strata) != len(pairs):
+            raise ValueError(f"{name}: {len(strata)} strata for {len(pairs)} pairs")
         self.pairs = [(Path(img), None if msk is None else Path(msk)) for img, msk in pairs]
         self.class_names = None if class_names is None else tuple(class_names)
         self.ignore_index = int(ignore_index)
         self.size = None if size is None else (int(size[0]), int(size[1]))
         self.label_map = None if label_map is None else np.asarray(label_map, dtype=np.int64)
         self.name = name
+        self.pad_to = None if pad_to is None else (int(pad_to[0]), int(pad_to[1]))
+        self.test_indices = (
+            None if test_indices is None else np.unique(np.asarray(test_indices, dtype=np.int64))
+        )
+        self.strata = None if strata is None else tuple(strata)
         self.class_counts: np.ndarray | None = None  # pixels per class, set by validate()
         self._mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)  # (3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD).view(3, 1, 1)  # (3, 1, 1)
@@ -74,20 +95,71 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             raise DataError(f"{self.name}: class count not known yet; call validate() first")
         return len(self.class_names)
 
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """``(H, W)`` of every sample (after resize and pad); ``None`` keeps native sizes."""
+        return self.pad_to if self.pad_to is not None else self.size
+
     def __len__(self) -> int:
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(image, mask)``: float32 ``(3, H, W)`` ImageNet-normalised, int64 ``(H, W)``."""
+        """Return ``(image, mask)``: float32 ``(3, H, W)`` ImageNet-normalised, int64 ``(H, W)``.
+
+        ``H, W`` is :attr:`input_size` when set; padded pixels are 0 in the image and the
+        ignore index in the mask.
+        """
         with Image.open(self.pairs[index][0]) as raw:
             image = raw.convert("RGB")
-        mask = self.read_mask(index, resize=True)
+        mask = torch.from_numpy(self.read_mask(index, resize=True))  # (H, W)
         if self.size is not None:
             image = image.resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
         pixels = np.asarray(image, dtype=np.float32) / 255.0  # (H, W, 3)
         x = torch.from_numpy(pixels).permute(2, 0, 1)  # (3, H, W)
         x = ((x - self._mean) / self._std).contiguous()
-        return x, torch.from_numpy(mask)
+        if self.pad_to is not None:
+            x, mask = pad_sample(x, mask, self.pad_to, self.ignore_index)  # (3, H2, W2), (H2, W2)
+        return x, mask
+
+    def native_size(self) -> tuple[int, int]:
+        """The ``(H, W)`` all images share on disk (reads headers only).
+
+        Raises:
+            DataError: images of different sizes, naming two of them.
+        """
+        sizes: dict[tuple[int, int], Path] = {}
+        for image_path, _ in self.pairs:
+            with Image.open(image_path) as image:
+                sizes.setdefault((image.size[1], image.size[0]), image_path)
+        if len(sizes) > 1:
+            (a, pa), (b, pb) = list(sizes.items())[:2]
+            raise DataError(
+                f"{self.name}: images have {len(sizes)} sizes ({pa.name} {a[0]}x{a[1]}, "
+                f"{pb.name} {b[0]}x{b[1]}, HxW); set data.size so every sample is resized alike"
+            )
+        return next(iter(sizes))
+
+    def fit_to_network(self, fit: str = "refuse") -> tuple[int, int]:
+        """Set ``size`` / ``pad_to`` so that every sample has a network-runnable size.
+
+        The base size is ``size``, or the images' common native size when ``size`` is None.
+
+        Args:
+            fit: ``refuse``, ``resize`` or ``pad`` (see :mod:`linas.data.sizing`).
+
+        Returns:
+            The network input size, also :attr:`input_size`.
+
+        Raises:
+            ConfigError: under ``refuse``, a size that is not a multiple of 32.
+            DataError: ``size`` is None and the images differ in size.
+        """
+        key = "data.size" if self.size is not None else f"data.size (native, {self.name})"
+        base = self.size if self.size is not None else self.native_size()
+        network = check_network_size(base, fit, key)
+        self.size = base if fit == "pad" else network
+        self.pad_to = network if fit == "pad" and network != base else None
+        return network
 
     def read_mask(self, index: int, resize: bool = False) -> np.ndarray:
         """Decode, check and map one mask to class labels.
@@ -201,11 +273,25 @@ def _add_padded(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def register_loader(kind: str) -> Callable[[Loader], Loader]:
-    """Register a dataset loader under ``kind``; it is called as ``loader(root, size, **opts)``."""
+def register_loader(kind: str, writes_root: bool = False) -> Callable[[Loader], Loader]:
+    """Register a dataset loader in :data:`DATASETS` under ``kind``.
+
+    The loader is called as ``loader(root, size, **opts)`` and returns an unvalidated
+    :class:`SegmentationDataset`.
+
+    Args:
+        kind: the ``data.kind`` name.
+        writes_root: the loader creates its data in ``root`` (the synthetic generator), so
+            :func:`load_dataset` does not require ``root`` to exist.
+
+    Raises:
+        ValueError: ``kind`` is already registered.
+    """
 
     def decorate(loader: Loader) -> Loader:
-        _LOADERS[kind] = loader
+        DATASETS.add(kind, loader)
+        if writes_root:
+            _WRITES_ROOT.add(kind)
         return loader
 
     return decorate
@@ -213,51 +299,55 @@ def register_loader(kind: str) -> Callable[[Loader], Loader]:
 
 def available_datasets() -> list[str]:
     """Return the registered dataset kinds, sorted."""
-    return sorted(_LOADERS)
+    return sorted(DATASETS.names())
 
 
 def load_dataset(
-    kind: str, root: str | Path, size: tuple[int, int] | None = None, **opts: object
+    kind: str,
+    root: str | Path,
+    size: Sequence[int] | None = None,
+    fit: str | None = None,
+    **opts: object,
 ) -> SegmentationDataset:
-    """Load and validate a dataset by kind.
+    """Load, size and validate a dataset by kind.
 
     Args:
-        kind: registered loader name (``folder``, ``mvtec``, ``cityscapes``).
+        kind: registered loader name (``folder``, ``mvtec``, ``cityscapes``, ``synthetic``).
         root: dataset root folder.
-        size: ``(H, W)`` to resize every sample to, or ``None``.
+        size: ``(H, W)`` to resize every sample to, or ``None`` for the native size.
+        fit: ``refuse`` / ``resize`` / ``pad`` to make the sample size network-runnable
+            (multiples of 32, see :mod:`linas.data.sizing`); ``None`` uses ``size`` as given
+            (for reading data outside a run).
         **opts: loader options (e.g. ``category`` for mvtec, ``split`` for cityscapes).
 
     Returns:
-        The validated dataset (``class_counts`` filled in).
+        The validated dataset (``class_counts`` filled in; ``input_size`` is the network
+        size when ``fit`` is given).
 
     Raises:
-        ConfigError: unknown kind, unknown option or bad ``size``.
+        ConfigError: unknown kind, unknown option, bad ``size`` or ``fit``, or (``refuse``)
+            a size that is not a multiple of 32.
         DataError: missing root, bad layout or bad masks.
     """
-    if kind not in _LOADERS:
-        raise unknown_name("dataset kind", kind, _LOADERS)
-    loader = _LOADERS[kind]
+    loader = DATASETS.get(kind)
     valid = [p for p in inspect.signature(loader).parameters if p not in ("root", "size")]
     for key in opts:
         if key not in valid:
             raise unknown_name(f"'{kind}' dataset option", key, valid)
+    checked = None if size is None else check_size(size)
+    if fit is not None and checked is not None:
+        check_network_size(checked, fit)  # refuse a bad size before reading any file
     root = Path(root).expanduser()
-    if not root.is_dir():
+    if kind not in _WRITES_ROOT and not root.is_dir():
         raise DataError(
             f"dataset root {root} does not exist or is not a folder (kind '{kind}'); pass the "
             "folder that holds the data, or write one with `linas data synth`"
         )
-    dataset = loader(root, _check_size(size), **opts)
+    dataset = loader(root, checked, **opts)
+    if fit is not None:
+        dataset.fit_to_network(fit)
     dataset.validate()
     return dataset
-
-
-def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if len(size) != 2 or any(int(s) < 1 for s in size):
-        raise ConfigError(f"dataset size {tuple(size)} is not (H, W) with positive ints")
-    return int(size[0]), int(size[1])
 
 
 def list_images(folder: Path) -> list[Path]:

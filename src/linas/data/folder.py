@@ -1,4 +1,13 @@
-"""The ``folder`` dataset: ``images/`` and ``masks/`` matched by file stem."""
+"""The ``folder`` dataset: ``images/`` and ``masks/`` matched by file stem.
+
+Layout::
+
+    root/images/<stem>.{png,jpg,...}   RGB images
+    root/masks/<stem>.png              class-index masks (mode L or P), same size as the image
+    root/dataset.json                  optional: {"classes": [...], "ignore_index": 255}
+    root/splits.json                   optional: {"test": ["<stem>", ...]}, the layout's own
+                                       test set, honoured by :func:`linas.data.make_splits`
+"""
 
 from __future__ import annotations
 
@@ -29,7 +38,8 @@ def load_folder(
 
     Classes and ignore index come from the options, else ``root/dataset.json`` (keys
     ``classes`` and ``ignore_index``), else the class count is inferred from the mask values
-    when the dataset is validated (ignore index 255).
+    when the dataset is validated (ignore index 255). An optional ``root/splits.json``
+    ``{"test": [stems]}`` fixes the test set; the other images are split by ratio.
 
     Args:
         root: dataset folder.
@@ -42,7 +52,8 @@ def load_folder(
         The (not yet validated) dataset.
 
     Raises:
-        DataError: missing folders, no images, unmatched images or masks, bad dataset.json.
+        DataError: missing folders, no images, unmatched images or masks, bad dataset.json
+            or splits.json.
         ConfigError: ``num_classes`` disagrees with the class names.
     """
     pairs = _match_folder(root)
@@ -57,7 +68,33 @@ def load_folder(
     if names is None and num_classes is not None:
         names = [f"class_{i}" for i in range(int(num_classes))]
     ignore = ignore_index if ignore_index is not None else _meta_ignore(meta, meta_path)
-    return SegmentationDataset(pairs, names, ignore, size, name=f"folder dataset {root}")
+    test = _layout_test(root / "splits.json", [image.stem for image, _ in pairs])
+    name = f"folder dataset {root}"
+    return SegmentationDataset(pairs, names, ignore, size, name=name, test_indices=test)
+
+
+def _layout_test(path: Path, stems: list[str]) -> list[int] | None:
+    """Indices of the stems listed under "test" in ``splits.json``; ``None`` without the file."""
+    if not path.is_file():
+        return None
+    meta = _read_meta(path)
+    listed = meta.get("test")
+    extra = sorted(set(meta) - {"test"})
+    if extra or not isinstance(listed, list) or not all(isinstance(s, str) for s in listed):
+        raise DataError(
+            f'splits file {path}: expected {{"test": ["<stem>", ...]}} (got keys '
+            f'{sorted(meta)}); list the test images\' stems under "test" only'
+        )
+    position = {stem: i for i, stem in enumerate(stems)}
+    unknown = sorted(set(listed) - set(position))
+    if unknown:
+        raise DataError(
+            f"splits file {path}: {len(unknown)} test stem(s) have no image in images/: "
+            f"{few(unknown)}; fix the stems or add the images"
+        )
+    if not listed:
+        raise DataError(f'splits file {path}: "test" is empty; list test stems or delete it')
+    return [position[stem] for stem in listed]
 
 
 def _match_folder(root: Path) -> list[Pair]:

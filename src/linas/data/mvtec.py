@@ -1,4 +1,12 @@
-"""The ``mvtec`` dataset: MVTec-AD layout with binary defect masks (0 good, 1 defect)."""
+"""The ``mvtec`` dataset: MVTec-AD layout with binary defect masks (0 good, 1 defect).
+
+MVTec-AD is an anomaly-detection benchmark: its ``train/good`` holds no defects at all, and
+every defect image sits in ``test/<defect>/``. Its own train/test split is therefore useless
+for segmentation, and the loader does not report it as a layout test set. The default
+``split="all"`` pools ``train/good`` and ``test/*``; each sample carries a stratum (``good`` or
+its defect type) so that :func:`linas.data.make_splits` spreads good images and every defect
+type over train, arch_val and test by ratio.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +34,7 @@ def load_mvtec(
     root: Path,
     size: tuple[int, int] | None = None,
     category: str | None = None,
-    split: str = "test",
+    split: str = "all",
 ) -> SegmentationDataset:
     """MVTec-AD: ``<category>/test/<defect>/*.png`` with ``ground_truth/<defect>/<stem>_mask.png``.
 
@@ -37,10 +45,12 @@ def load_mvtec(
         size: ``(H, W)`` to resize to, or ``None``.
         category: category folder under ``root``; may be omitted when ``root`` is a category
             or holds exactly one.
-        split: ``test`` (all defect types), ``train`` (``train/good`` only) or ``all``.
+        split: ``all`` (default: ``train/good`` + ``test/*``, for splitting by ratio),
+            ``test`` (all defect types and ``test/good``) or ``train`` (``train/good`` only).
 
     Returns:
-        The (not yet validated) dataset, classes ``good`` / ``defect``.
+        The (not yet validated) dataset, classes ``good`` / ``defect``, ignore index 255;
+        ``strata`` is ``good`` or the defect type of each image, and no layout test set.
 
     Raises:
         ConfigError: unknown category or split.
@@ -60,7 +70,10 @@ def load_mvtec(
             "and train/good/); check the root and category"
         )
     name = f"MVTec category {cat_dir}"
-    return SegmentationDataset(pairs, MVTEC_CLASSES, 255, size, mvtec_label_map(), name=name)
+    strata = ["good" if mask is None else image.parent.name for image, mask in pairs]
+    return SegmentationDataset(
+        pairs, MVTEC_CLASSES, 255, size, mvtec_label_map(), name=name, strata=strata
+    )
 
 
 def _category_dir(root: Path, category: str | None) -> Path:

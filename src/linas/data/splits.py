@@ -1,4 +1,9 @@
-"""Seeded train / architecture-validation / test splits, and in-memory tensor caches."""
+"""Seeded train / architecture-validation / test splits, and in-memory tensor caches.
+
+:func:`make_splits` is what a run calls: it honours a layout's own test set and spreads a
+dataset's strata (e.g. MVTec good / defect types) over every split; :func:`split_indices` is
+the plain seeded shuffle it falls back to.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,107 @@ import torch
 from torch.utils.data import Dataset
 
 from linas._errors import ConfigError, DataError
+from linas.data.datasets import SegmentationDataset
 
 SPLIT_NAMES = ("train", "arch_val", "test")
+
+
+def make_splits(
+    dataset: SegmentationDataset, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Split a dataset into train / arch_val / test, fixed by ``seed``.
+
+    - When the layout defines a test set (``dataset.test_indices``: Cityscapes ``val`` in
+      ``train+val``, a folder's ``splits.json``), that set is the test split, and train /
+      arch_val are drawn from the other samples in the ratio ``fractions[0] : fractions[1]``.
+    - Otherwise all three are drawn by ``fractions`` (largest-remainder sizes, each >= 1).
+    - When the dataset has ``strata`` (MVTec: ``good`` or the defect type), every stratum is
+      spread over the drawn splits in proportion, and each stratum with at least one sample
+      per split gets at least one in each, so defect images land in every split. Without
+      strata and a layout test set the result equals :func:`split_indices`.
+
+    Args:
+        dataset: a loaded dataset.
+        fractions: three positive shares (train, arch_val, test) summing to 1.
+        seed: the split seed; the same dataset and seed always give the same splits.
+
+    Returns:
+        ``{"train", "arch_val", "test"}`` -> sorted, disjoint int64 index arrays covering
+        ``range(len(dataset))``.
+
+    Raises:
+        ConfigError: bad ``fractions``.
+        DataError: too few samples for three non-empty splits.
+    """
+    shares = _check_fractions(fractions)
+    n = len(dataset)
+    strata = None if dataset.strata is None else np.asarray(dataset.strata, dtype=str)
+    rng = np.random.default_rng(seed)
+    if dataset.test_indices is None:
+        if strata is None:
+            return split_indices(n, fractions, seed)
+        _check_count(n, dataset.name)
+        parts = _stratified(np.arange(n), strata, _split_sizes(n, shares), rng)
+        return _named(parts)
+    test = dataset.test_indices
+    rest = np.setdiff1d(np.arange(n), test)
+    if rest.size < 2:
+        raise DataError(
+            f"{dataset.name}: {rest.size} sample(s) outside its layout's test set; train and "
+            "arch_val need at least 2; add samples or shrink the layout's test set"
+        )
+    sizes = _split_sizes(rest.size, shares[:2] / shares[:2].sum())
+    if strata is None:
+        parts = np.split(rest[rng.permutation(rest.size)], np.cumsum(sizes)[:-1])
+    else:
+        parts = _stratified(rest, strata[rest], sizes, rng)
+    return _named([*parts, test])
+
+
+def _check_count(n: int, name: str = "dataset") -> None:
+    if n < len(SPLIT_NAMES):
+        raise DataError(
+            f"{name} has {n} sample(s); train/arch_val/test splits need at least 3; add samples"
+        )
+
+
+def _named(parts: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    return {
+        name: np.sort(np.asarray(part)).astype(np.int64)
+        for name, part in zip(SPLIT_NAMES, parts, strict=True)
+    }
+
+
+def _stratified(
+    ids: np.ndarray, strata: np.ndarray, sizes: np.ndarray, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Cut ``ids`` into parts of exactly ``sizes`` with every stratum spread proportionally.
+
+    First each stratum, rarest first, seeds every part with one random member while every
+    part has room; then the remaining members are laid out at evenly spaced positions in
+    [0, 1) per stratum (a random phase each), merged in position order and cut by the
+    remaining sizes, so each part takes about its share of every stratum.
+    """
+    left = np.array(sizes, dtype=np.int64)
+    seeded: list[list[int]] = [[] for _ in left]
+    pool: list[np.ndarray] = []
+    keys: list[np.ndarray] = []
+    groups = sorted((ids[strata == label] for label in np.unique(strata)), key=len)
+    for group in groups:
+        group = group[rng.permutation(group.size)]
+        if group.size >= left.size and np.all(left >= 1):
+            for part, index in zip(seeded, group, strict=False):
+                part.append(int(index))
+            left -= 1
+            group = group[left.size :]
+        pool.append(group)
+        keys.append((np.arange(group.size) + rng.random()) / max(group.size, 1))
+    members, positions = np.concatenate(pool), np.concatenate(keys)
+    order = np.lexsort((rng.random(members.size), positions))  # ties broken at random
+    cut = np.split(members[order], np.cumsum(left)[:-1])
+    return [
+        np.concatenate([np.asarray(s, dtype=np.int64), c]) for s, c in zip(seeded, cut, strict=True)
+    ]
 
 
 def split_indices(
@@ -34,16 +138,10 @@ def split_indices(
         ConfigError: ``fractions`` is not three positive numbers summing to 1.
     """
     shares = _check_fractions(fractions)
-    if n < len(SPLIT_NAMES):
-        raise DataError(
-            f"dataset has {n} sample(s); train/arch_val/test splits need at least 3; add samples"
-        )
+    _check_count(n)
     order = np.random.default_rng(seed).permutation(n)
     bounds = np.cumsum(_split_sizes(n, shares))[:-1]
-    parts = np.split(order, bounds)
-    return {
-        name: np.sort(part).astype(np.int64) for name, part in zip(SPLIT_NAMES, parts, strict=True)
-    }
+    return _named(np.split(order, bounds))
 
 
 def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
@@ -57,7 +155,7 @@ def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
 
 
 def _split_sizes(n: int, shares: np.ndarray) -> np.ndarray:
-    """Largest-remainder sizes summing to ``n``, each at least 1 (needs ``n >= 3``)."""
+    """Largest-remainder sizes summing to ``n``, each at least 1 (needs ``n >= len(shares)``)."""
     exact = shares * n
     sizes = np.floor(exact).astype(np.int64)
     leftover = n - int(sizes.sum())

@@ -113,7 +113,7 @@ def generate_sealer_dataset(
         DataError: ``out_dir`` already holds images or masks and ``overwrite`` is false.
     """
     out_dir = Path(out_dir)
-    size = _check_args(n_images, size)
+    size = check_synth_args(n_images, size)
     images_dir, masks_dir = out_dir / "images", out_dir / "masks"
     _prepare_dirs(images_dir, masks_dir, overwrite)
     for index in range(n_images):
@@ -121,19 +121,30 @@ def generate_sealer_dataset(
         image, mask = render_sample(np.random.default_rng([seed, index]), size)
         Image.fromarray(image).save(images_dir / f"{index:05d}.png")
         Image.fromarray(mask).save(masks_dir / f"{index:05d}.png")
-    meta = {
-        "name": DATASET_NAME,
-        "classes": list(CLASSES),
-        "ignore_index": IGNORE_INDEX,
-        "seed": seed,
-        "size": list(size),
-        "n_images": n_images,
-    }
+    meta = synth_meta(n_images, size, seed)
     (out_dir / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out_dir
 
 
-def _check_args(n_images: int, size: tuple[int, int]) -> tuple[int, int]:
+def synth_meta(n_images: int, size: tuple[int, int], seed: int) -> dict[str, object]:
+    """The ``dataset.json`` that :func:`generate_sealer_dataset` writes for these settings."""
+    return {
+        "name": DATASET_NAME,
+        "classes": list(CLASSES),
+        "ignore_index": IGNORE_INDEX,
+        "seed": int(seed),
+        "size": [int(size[0]), int(size[1])],
+        "n_images": int(n_images),
+    }
+
+
+def is_own_file(name: str) -> bool:
+    """Whether a file name in ``images/`` or ``masks/`` is one the generator writes."""
+    return _OWN_FILE.match(name) is not None
+
+
+def check_synth_args(n_images: int, size: tuple[int, int]) -> tuple[int, int]:
+    """Check the generator's arguments; return ``size`` as ints (ConfigError when out of range)."""
     if int(n_images) < 1:
         raise ConfigError(f"synthetic dataset: n_images={n_images}; pass at least 1")
     if len(size) != 2 or min(int(s) for s in size) < 16:
@@ -153,7 +164,7 @@ def _prepare_dirs(images_dir: Path, masks_dir: Path, overwrite: bool) -> None:
         # Only our own numbered PNGs are removed, so stale images of a larger earlier run
         # cannot leak into the new set; anything else in the folder is left alone.
         for path in existing:
-            if _OWN_FILE.match(path.name):
+            if is_own_file(path.name) and path.is_file():
                 path.unlink()
 
 
