@@ -1,6 +1,8 @@
-"""I2 fair training: complexity table, CaLR factors, separated momentum, single path, resume."""
+"""I2 fair training: complexity table, CaLR factors, separated momentum, single path, resume
+(the hypernetwork strategy's use of it: tests/search/test_base.py)."""
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -9,8 +11,16 @@ from torch import nn
 
 from linas._errors import ConfigError
 from linas.latency import LUT, LUTLatencyModel
-from linas.pipeline import DemoConfig
-from linas.search import BilevelSearch, DeviceTarget, FairTraining, SearchConfig
+from linas.search import (
+    CALR_MODES,
+    MOMENTUM_MODES,
+    PATH_SAMPLERS,
+    TRAIN_MODES,
+    BilevelSearch,
+    DeviceTarget,
+    FairTraining,
+    SearchConfig,
+)
 from linas.search.complexity import complexity_table
 from linas.search.fair import calr_seed_factor, dynas_factor, dynas_power, tercile_bin
 from linas.space import CHOICE_KEYS, LAYERS, NUM_CHOICES, NUM_LAYERS
@@ -128,12 +138,24 @@ def test_unknown_modes_fail_with_the_menu():
         SearchConfig(momentum="dynas", split_layer=7)
 
 
-def test_search_config_survives_config_json(tmp_path):
+def test_search_config_survives_json():
     search = SearchConfig(train_mode="single-path", path_sampler="gumbel", calr="dynas",
                           momentum="dynas", split_layer=3)
-    cfg = DemoConfig(out=tmp_path, search=search)
-    back = DemoConfig.from_json(json.loads(json.dumps(cfg.to_json())))
-    assert back == cfg and back.search.momentum == "dynas"
+    back = SearchConfig(**json.loads(json.dumps(asdict(search))))
+    assert back == search and back.momentum == "dynas"
+
+
+def test_fair_menus_are_registries():
+    assert CALR_MODES.names() == ["none", "seed", "dynas"]
+    assert MOMENTUM_MODES.names() == ["shared", "seed", "dynas"]
+    assert PATH_SAMPLERS.names() == ["uniform", "gumbel"]
+    assert TRAIN_MODES.names() == ["soft", "single-path"]
+    assert [MOMENTUM_MODES.get(n).n_states for n in MOMENTUM_MODES] == [1, 3, NUM_CHOICES]
+    with pytest.raises(ConfigError, match="did you mean 'gumbel'.*valid: gumbel, uniform"):
+        SearchConfig(path_sampler="gumbl")
+    with pytest.raises(ValueError, match="needs architecture logits"):
+        FairTraining([nn.Parameter(torch.zeros(1))], 0.1, 0.0, path_sampler="gumbel").sample_path(
+            None, 1.0, torch.Generator(), uniform=False)
 
 
 # --- on the real supernet (random encoder weights; fake 32x32 features) ---------------------
@@ -196,5 +218,7 @@ def test_checkpoint_round_trips_every_optimizer_state(supernet, tmp_path):
         for k in a["state"]:
             assert all(torch.equal(a["state"][k][n], b["state"][k][n]) for n in a["state"][k])
     shared = _search(supernet)  # a shared-momentum search cannot resume 3 states
-    with pytest.raises(ConfigError, match="momentum 'shared' needs 1"):
+    with pytest.raises(ConfigError, match="momentum: 'seed' in the checkpoint, 'shared' now"):
         shared.load(tmp_path / "s.pt", [])
+    with pytest.raises(ConfigError, match="momentum 'shared' needs 1"):  # the second guard
+        shared.fair.load_state_dicts(search.fair.state_dicts(), "s.pt")

@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch import nn
 
+from linas._errors import ConfigError
+from linas.data import FeatureSet
 from linas.latency import LUT, LUTLatencyModel
 from linas.search import (
     ArchHypernet,
     DeviceEmbedder,
-    FeatureSet,
     HypernetConfig,
     HypernetDevice,
     HypernetSearch,
@@ -229,5 +230,6 @@ def test_checkpoint_of_other_devices_is_refused(tmp_path):
     s = make_search()
     s.save(tmp_path / "h.pt")
     other = HypernetSearch(TinyNet(), [toy_device(5)], s.cfg, s.hcfg)
-    with pytest.raises(ValueError, match="trained on"):
+    trained_on = r"devices: \[\['toy1', 1000000.0\], \['toy2', 30.0\]\] in the checkpoint"
+    with pytest.raises(ConfigError, match=trained_on):
         other.load(tmp_path / "h.pt", [])

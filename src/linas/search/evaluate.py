@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from linas.metrics import confusion_matrix, mean_iou
 from linas.data.features import FeatureSet
+from linas.metrics import confusion_matrix, mean_iou
 from linas.supernet import Supernet
 
 

@@ -1,6 +1,7 @@
 """Complexity-aware fair supernet training (I2, after DyNAS, CVPR 2025).
 
-Three knobs of the weight step, each a name in a small registry (unknown names list the menu):
+Three knobs of the weight step, each a name in a :class:`~linas._registry.Registry` (unknown
+names list the menu and the closest match):
 
 * **train mode** (``soft`` | ``single-path``): ``soft`` is the baseline (soft Gumbel mixing in
   the soft epochs, hard straight-through after); ``single-path`` trains exactly one sampled
@@ -20,26 +21,57 @@ Three knobs of the weight step, each a name in a small registry (unknown names l
   21 states' memory to about 21x the parameters of layers 1-4 (41 M) instead of 21x all.
 
 In soft mode (no single sampled subnet) CaLR and the momentum bin use the step's argmax choices.
+Every strategy's weight step goes through :class:`FairTraining`
+(:meth:`linas.search.base.SupernetSearch._weight_step`): the bi-level search samples from its
+logits, the hypernetwork strategy from the hypernet's logits for a random device and preference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from linas._errors import ConfigError, unknown_name
+from linas._errors import ConfigError
+from linas._registry import Registry
 from linas.search.complexity import ComplexityTable, complexity_table
 from linas.search.gumbel import gumbel_softmax
 from linas.space import NUM_CHOICES, NUM_LAYERS
 
-TRAIN_MODES: tuple[str, ...] = ("soft", "single-path")
-PATH_SAMPLERS: tuple[str, ...] = ("uniform", "gumbel")
-CALR_MODES: tuple[str, ...] = ("none", "seed", "dynas")
-MOMENTUM_MODES: tuple[str, ...] = ("shared", "seed", "dynas")
 DYNAS_POWER_RANGE: tuple[float, float] = (0.5, 2.0)  # (largest subnet, smallest subnet)
+
+# (complexity table, choices (5,), training progress in [0, 1)) -> factor on the lr
+CalrRule = Callable[[ComplexityTable, np.ndarray, float], float]
+
+
+@dataclass(frozen=True)
+class MomentumRule:
+    """A momentum mode: how many optimizer states, and which one trains a subnet."""
+
+    n_states: int
+    # (complexity table, choices (5,), split layer) -> state index in 0..n_states-1
+    state_of: Callable[[ComplexityTable, np.ndarray, int], int]
+
+
+@dataclass(frozen=True)
+class PathSampler:
+    """A single-path sampler: whether it reads the architecture logits, and its draw."""
+
+    needs_logits: bool
+    # (logits (5, 21) or None, Gumbel temperature, generator) -> one choice per layer
+    draw: Callable[[torch.Tensor | None, float, torch.Generator], list[int]]
+
+
+TRAIN_MODES: Registry[str] = Registry("train mode")
+TRAIN_MODES.add("soft", "soft Gumbel mixing in the soft epochs, hard straight-through after")
+TRAIN_MODES.add("single-path", "one sampled architecture per weight step in every phase")
+
+CALR_MODES: Registry[CalrRule] = Registry("CaLR mode")
+PATH_SAMPLERS: Registry[PathSampler] = Registry("path sampler")
+MOMENTUM_MODES: Registry[MomentumRule] = Registry("momentum mode")
 
 
 def check_fair_options(train_mode: str, path_sampler: str, calr: str, momentum: str,
@@ -47,14 +79,12 @@ def check_fair_options(train_mode: str, path_sampler: str, calr: str, momentum: 
     """Validate the fair-training options of a search config.
 
     Raises:
-        ConfigError: an unknown name (listing the menu) or a split layer outside 0..4.
+        ConfigError: an unknown name (listing the menu and the closest match) or a split
+            layer outside 0..4.
     """
-    for kind, name, menu in (("train mode", train_mode, TRAIN_MODES),
-                             ("path sampler", path_sampler, PATH_SAMPLERS),
-                             ("CaLR mode", calr, CALR_MODES),
-                             ("momentum mode", momentum, MOMENTUM_MODES)):
-        if name not in menu:
-            raise unknown_name(kind, name, menu)
+    for registry, name in ((TRAIN_MODES, train_mode), (PATH_SAMPLERS, path_sampler),
+                           (CALR_MODES, calr), (MOMENTUM_MODES, momentum)):
+        registry.check(name)
     if not 0 <= split_layer < NUM_LAYERS:
         raise ConfigError(f"split layer {split_layer}: expected 0..{NUM_LAYERS - 1}")
 
@@ -89,6 +119,31 @@ def tercile_bin(flops: float, terciles: np.ndarray) -> int:
     return int(np.searchsorted(terciles, flops, side="right"))
 
 
+def _uniform_path(logits: torch.Tensor | None, tau: float,
+                  generator: torch.Generator) -> list[int]:
+    return torch.randint(0, NUM_CHOICES, (NUM_LAYERS,), generator=generator).tolist()
+
+
+def _gumbel_path(logits: torch.Tensor | None, tau: float,
+                 generator: torch.Generator) -> list[int]:
+    if logits is None:
+        raise ValueError("the gumbel path sampler needs architecture logits (5, 21)")
+    return gumbel_softmax(logits.detach(), tau, True, generator)[1]
+
+
+CALR_MODES.add("none", lambda table, c, progress: 1.0)
+CALR_MODES.add("seed", lambda table, c, progress: float(
+    calr_seed_factor(table.flops_of(c), table.max_flops)))
+CALR_MODES.add("dynas", lambda table, c, progress: float(
+    dynas_factor(table.params_of(c), table.params_range, progress)))
+PATH_SAMPLERS.add("uniform", PathSampler(False, _uniform_path))
+PATH_SAMPLERS.add("gumbel", PathSampler(True, _gumbel_path))
+MOMENTUM_MODES.add("shared", MomentumRule(1, lambda table, c, split: 0))
+MOMENTUM_MODES.add("seed", MomentumRule(3, lambda table, c, split: tercile_bin(
+    float(table.flops_of(c)), table.flops_terciles)))
+MOMENTUM_MODES.add("dynas", MomentumRule(NUM_CHOICES, lambda table, c, split: int(c[split])))
+
+
 class FairTraining:
     """Sampling, learning-rate factor and optimizer-state selection of the weight step.
 
@@ -96,10 +151,10 @@ class FairTraining:
         params: the shared trainable weights.
         lr: base learning rate.
         weight_decay: Adam weight decay.
-        calr: CaLR mode (``none`` | ``seed`` | ``dynas``).
-        momentum: momentum mode (``shared`` | ``seed`` | ``dynas``).
+        calr: CaLR mode, a name of :data:`CALR_MODES`.
+        momentum: momentum mode, a name of :data:`MOMENTUM_MODES`.
         split_layer: the layer whose op choice picks the state in ``dynas`` momentum.
-        path_sampler: single-path sampler (``uniform`` | ``gumbel``).
+        path_sampler: single-path sampler, a name of :data:`PATH_SAMPLERS`.
         table: complexity table (default: :func:`complexity_table` at 128x128; ratios,
             terciles and #params do not depend on the size).
 
@@ -114,38 +169,35 @@ class FairTraining:
         self.lr, self.calr, self.momentum = lr, calr, momentum
         self.split_layer, self.path_sampler = split_layer, path_sampler
         self.table = table if table is not None else complexity_table()
-        n_states = {"shared": 1, "seed": 3, "dynas": NUM_CHOICES}[momentum]
+        self._calr, self._momentum = CALR_MODES.get(calr), MOMENTUM_MODES.get(momentum)
+        self._sampler = PATH_SAMPLERS.get(path_sampler)
         plist = list(params)
         self.optimizers = [torch.optim.Adam(plist, lr=lr, weight_decay=weight_decay)
-                           for _ in range(n_states)]
+                           for _ in range(self._momentum.n_states)]
 
-    def sample_path(self, logits: torch.Tensor, tau: float, generator: torch.Generator,
+    @property
+    def samples_from_logits(self) -> bool:
+        """Whether the single-path sampler reads architecture logits (``gumbel``)."""
+        return self._sampler.needs_logits
+
+    def sample_path(self, logits: torch.Tensor | None, tau: float, generator: torch.Generator,
                     uniform: bool) -> list[int]:
         """One architecture's choices: uniform (warm-up, or the ``uniform`` sampler) or the
-        argmax of a hard Gumbel sample of ``logits`` (5, 21)."""
-        if uniform or self.path_sampler == "uniform":
-            return torch.randint(0, NUM_CHOICES, (NUM_LAYERS,), generator=generator).tolist()
-        _, choices = gumbel_softmax(logits.detach(), tau, True, generator)
-        return choices
+        argmax of a hard Gumbel sample of ``logits`` (5, 21).
+
+        Raises:
+            ValueError: ``logits`` is None while the sampler needs them.
+        """
+        sampler = PATH_SAMPLERS.get("uniform") if uniform else self._sampler
+        return sampler.draw(logits, tau, generator)
 
     def state_index(self, choices: Sequence[int]) -> int:
         """Which optimizer state trains ``choices``: 0 (shared), tercile bin, or split op."""
-        if self.momentum == "seed":
-            flops = float(self.table.flops_of(np.asarray(choices)))
-            return tercile_bin(flops, self.table.flops_terciles)
-        if self.momentum == "dynas":
-            return int(choices[self.split_layer])
-        return 0
+        return self._momentum.state_of(self.table, np.asarray(choices), self.split_layer)
 
     def lr_factor(self, choices: Sequence[int], progress: float) -> float:
         """CaLR factor of ``choices`` at training progress in [0, 1)."""
-        c = np.asarray(choices)
-        if self.calr == "seed":
-            return float(calr_seed_factor(self.table.flops_of(c), self.table.max_flops))
-        if self.calr == "dynas":
-            return float(dynas_factor(self.table.params_of(c), self.table.params_range,
-                                      progress))
-        return 1.0
+        return self._calr(self.table, np.asarray(choices), progress)
 
     def optimizer_for(self, choices: Sequence[int], progress: float) -> torch.optim.Optimizer:
         """The optimizer state for ``choices``, its learning rate set by CaLR."""

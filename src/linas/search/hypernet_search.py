@@ -6,7 +6,10 @@ one weight step and one architecture step per train batch), so both strategies g
 supernet-training budget. What differs is where architectures come from:
 
 * weight step: the architecture is drawn from the hypernet's logits for a random training
-  device and a Dirichlet preference;
+  device and a Dirichlet preference (uniform in warm-up), then trained through
+  :class:`~linas.search.fair.FairTraining` as the baseline's is: single-path mode, CaLR and
+  separated momentum apply here too (the default ``soft``/``none``/``shared`` is one plain
+  Adam state);
 * architecture step: in the hard epochs the arch-val batch is split among ``pairs_per_step``
   random (device, preference) pairs, each with its own Gumbel sample (one path each, so about
   the cost of one path over the batch), and the hypernetwork gets the mean of their
@@ -25,17 +28,16 @@ architectures along a sweep of preferences.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from linas.latency.model import LUTLatencyModel
-from linas.search.bilevel import SearchConfig, epoch_phase
-from linas.data.features import FeatureSet
+from linas.search.base import SEARCH_STRATEGIES, SupernetSearch
+from linas.search.config import SearchConfig
 from linas.search.gumbel import gumbel_softmax
 from linas.search.hypernet import (
     ArchHypernet,
@@ -50,10 +52,8 @@ from linas.search.hypernet import (
     raw_embedding,
 )
 from linas.search.losses import segmentation_ce
-from linas.space import NUM_CHOICES, NUM_LAYERS, Arch
+from linas.space import NUM_LAYERS, Arch
 from linas.supernet import Supernet
-
-Batch = tuple[list[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -97,106 +97,56 @@ class HypernetState:
                                    seed)
 
 
-class HypernetSearch:
-    """Driver of the hypernetwork search; each step is a named method.
+@SEARCH_STRATEGIES.register("hypernet")
+class HypernetSearch(SupernetSearch[HypernetState]):
+    """The hypernetwork strategy: one hypernetwork for every device and preference.
 
     Args:
         supernet: the weight-sharing supernet (encoder frozen, features cached).
         devices: the training devices (a held-out device is simply not among them).
-        config: the shared schedule (epochs, batch size, weight lr, temperature, seed).
+        config: the shared schedule (epochs, batch size, weight lr, temperature, I2, seed).
         hconfig: the hypernetwork's own hyper-parameters.
         ignore_index: label ignored by the loss.
+
+    Raises:
+        ValueError: no training device.
     """
+
+    strategy = "hypernet"
+    arch_stats = ("ce_val", "latency_norm", "budget_excess")
 
     def __init__(self, supernet: Supernet, devices: Sequence[HypernetDevice],
                  config: SearchConfig, hconfig: HypernetConfig, ignore_index: int = 255) -> None:
         if not devices:
             raise ValueError("the hypernetwork search needs at least one training device")
-        self.net, self.devices, self.cfg, self.hcfg = supernet, list(devices), config, hconfig
-        self.ignore_index = ignore_index
-        self.gen = torch.Generator().manual_seed(config.seed)
+        super().__init__(supernet, config, ignore_index)
+        self.devices, self.hcfg = list(devices), hconfig
         self.prefs = PreferenceSampler(hconfig.dirichlet_alpha, config.seed)
-        self.embedder = DeviceEmbedder.fit(np.stack([d.raw for d in self.devices]))
-        self.emb = self.embedder(np.stack([d.raw for d in self.devices]))  # (D, 11)
+        self._set_embedder(DeviceEmbedder.fit(np.stack([d.raw for d in self.devices])))
         self.prior = torch.as_tensor(np.stack([d.prior for d in self.devices]),
                                      dtype=torch.float32)  # (D, 5, 21)
         self.hnet = build_hypernet(hconfig, config.seed)
-        params = [p for p in supernet.parameters() if p.requires_grad]
-        self.w_opt = torch.optim.Adam(params, lr=config.lr_weights,
-                                      weight_decay=config.weight_decay)
         self.h_opt = torch.optim.Adam(self.hnet.parameters(), lr=hconfig.lr, betas=(0.5, 0.999))
-        self.state = HypernetState(self.hnet, self.embedder)
+        self.state = self._make_state(0, [])
 
-    @property
-    def total_epochs(self) -> int:
-        return self.cfg.warmup_epochs + self.cfg.search_epochs
-
-    def steps_per_epoch(self, train: FeatureSet) -> int:
-        return -(-len(train) // self.cfg.batch_size)
-
-    def run(self, train: FeatureSet, arch_val: FeatureSet,
-            on_epoch: Callable[[HypernetState], None] | None = None,
-            on_step: Callable[[], None] | None = None) -> HypernetState:
-        """Train from ``self.state.epoch`` to the end; ``on_epoch`` checkpoints."""
-        for epoch in range(self.state.epoch, self.total_epochs):
-            stats = self._epoch(epoch, train, arch_val, on_step)
-            self.state = HypernetState(self.hnet, self.embedder, epoch + 1,
-                                       [*self.state.history, stats])
-            if on_epoch is not None:
-                on_epoch(self.state)
-        return self.state
-
-    def _epoch(self, epoch: int, train: FeatureSet, arch_val: FeatureSet,
-               on_step: Callable[[], None] | None) -> dict[str, Any]:
-        warm, tau, hard = epoch_phase(epoch, self.cfg)
-        self.net.train()
-        sums = {"ce_train": 0.0, "ce_val": 0.0, "latency_norm": 0.0, "budget_excess": 0.0}
-        val_iter = iter(arch_val.batches(self.cfg.batch_size, self.gen))
-        n = 0
-        for feats, masks in train.batches(self.cfg.batch_size, self.gen):
-            sums["ce_train"] += self._weight_step(feats, masks, warm, tau, hard)
-            if not warm:
-                try:
-                    batch = next(val_iter)
-                except StopIteration:
-                    val_iter = iter(arch_val.batches(self.cfg.batch_size, self.gen))
-                    batch = next(val_iter)
-                for key, value in self._arch_step(batch, tau, hard).items():
-                    sums[key] += value
-            n += 1
-            if on_step is not None:
-                on_step()
-        means = {k: v / max(n, 1) for k, v in sums.items()}
-        phase = "warmup" if warm else ("hard" if hard else "soft")
-        return {"epoch": epoch, "phase": phase, "tau": tau, **means, **self._sweep_stats()}
+    def _set_embedder(self, embedder: DeviceEmbedder) -> None:
+        self.embedder = embedder
+        self.emb = embedder(np.stack([d.raw for d in self.devices]))  # (D, 11)
 
     def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` random training-device indices (n,) and Dirichlet preferences (n, 2)."""
         idx = torch.randint(0, len(self.devices), (n,), generator=self.gen)
         return idx, self.prefs.sample(n)
 
-    def _weight_step(self, feats: list[torch.Tensor], masks: torch.Tensor, warm: bool,
-                     tau: float, hard: bool) -> float:
-        """One step on the supernet weights with the architecture held fixed."""
-        if warm:  # uniform single path: every candidate gets trained, none favoured
-            choices = torch.randint(0, NUM_CHOICES, (NUM_LAYERS,), generator=self.gen).tolist()
-            out = self.net.decode(feats, choices=choices)
-        else:
-            idx, pref = self._draw(1)
-            with torch.no_grad():
-                logits = self.hnet(self.emb[idx[0]], pref[0], self.prior[idx[0]])  # (5, 21)
-            weights, choices = gumbel_softmax(logits, tau, hard, self.gen)
-            out = (self.net.decode(feats, choices=choices) if hard
-                   else self.net.decode(feats, weights=weights))
-        loss = segmentation_ce(out, masks, self.ignore_index)
-        self.w_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.w_opt.step()
-        return float(loss.detach())
+    @torch.no_grad()
+    def _weight_logits(self) -> torch.Tensor:
+        """The hypernet's logits (5, 21) for a random training device and preference."""
+        idx, pref = self._draw(1)
+        return self.hnet(self.emb[idx[0]], pref[0], self.prior[idx[0]])
 
-    def _arch_step(self, batch: Batch, tau: float, hard: bool) -> dict[str, float]:
+    def _arch_step(self, feats: list[torch.Tensor], masks: torch.Tensor, tau: float,
+                   hard: bool) -> dict[str, float]:
         """One hypernetwork step on an arch-val batch split among random (device, pref)."""
-        feats, masks = batch
         k = max(1, min(self.hcfg.pairs_per_step if hard else 1, int(masks.shape[0])))
         idx, prefs = self._draw(k)
         logits = self.hnet(self.emb[idx], prefs, self.prior[idx])  # (k, 5, 21)
@@ -219,6 +169,14 @@ class HypernetSearch:
             ces.append(float(ce.detach()))
             lats.append(float(lat.detach()))
             overs.append(max(float(expected.detach()) - dev.budget_ms, 0.0) / dev.budget_ms)
+        self._step_hypernet(logits, ce_terms, penalty_terms)
+        return {"ce_val": float(np.mean(ces)), "latency_norm": float(np.mean(lats)),
+                "budget_excess": float(np.mean(overs))}
+
+    def _step_hypernet(self, logits: torch.Tensor, ce_terms: list[torch.Tensor],
+                       penalty_terms: list[torch.Tensor]) -> None:
+        """Step the hypernetwork along the mean preference gradient of the k pairs."""
+        k = int(logits.shape[0])
         # per-objective logit gradients (each pair's terms depend only on its own logits row)
         g_acc, g_pen = (torch.autograd.grad(torch.stack(t).sum(), logits, retain_graph=True)[0]
                         for t in (ce_terms, penalty_terms))
@@ -230,11 +188,9 @@ class HypernetSearch:
         for p, g in zip(params, grads, strict=True):
             p.grad = g
         self.h_opt.step()
-        return {"ce_val": float(np.mean(ces)), "latency_norm": float(np.mean(lats)),
-                "budget_excess": float(np.mean(overs))}
 
     @torch.no_grad()
-    def _sweep_stats(self) -> dict[str, Any]:
+    def _epoch_stats(self) -> dict[str, Any]:
         """Per training device: argmax latency (ms) at w_lat = 0, 0.5 and 1."""
         prefs = preference_grid(3)
         out: dict[str, list[float]] = {}
@@ -245,38 +201,25 @@ class HypernetSearch:
         return {"argmax_latency_ms_at_wlat_0_05_1": out,
                 "prior_weight": [round(float(b), 4) for b in self.hnet.prior_weight]}
 
-    def save(self, path: Path) -> None:
-        """Checkpoint supernet and hypernet weights, optimizer states and RNGs (atomic)."""
-        blob = {"supernet": {k: v for k, v in self.net.state_dict().items()
-                             if not k.startswith("encoder.")},
-                "hypernet": self.hnet.state_dict(), "w_opt": self.w_opt.state_dict(),
-                "h_opt": self.h_opt.state_dict(), "epoch": self.state.epoch,
-                "rng": self.gen.get_state(), "pref_rng": self.prefs.get_state(),
+    def _make_state(self, epoch: int, history: list[dict[str, Any]]) -> HypernetState:
+        return HypernetState(self.hnet, self.embedder, epoch, history)
+
+    def _strategy_config(self) -> dict[str, Any]:
+        return {"hypernet": asdict(self.hcfg),
+                "devices": [[d.name, float(d.budget_ms)] for d in self.devices]}
+
+    def _strategy_state(self) -> dict[str, Any]:
+        return {"hypernet": self.hnet.state_dict(), "h_opt": self.h_opt.state_dict(),
+                "pref_rng": self.prefs.get_state(),
                 "embed_mean": torch.as_tensor(self.embedder.mean),
-                "embed_std": torch.as_tensor(self.embedder.std),
-                "devices": [d.name for d in self.devices],
-                "config": asdict(self.cfg), "hconfig": asdict(self.hcfg)}
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(path)
+                "embed_std": torch.as_tensor(self.embedder.std)}
 
-    def load(self, path: Path, history: list[dict[str, Any]]) -> None:
-        """Resume from :meth:`save` (loaded with ``weights_only=True``).
-
-        Raises:
-            ValueError: when the checkpoint was trained on other devices.
-        """
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        names = [d.name for d in self.devices]
-        if list(blob["devices"]) != names:
-            raise ValueError(f"checkpoint {path}: trained on {blob['devices']}, not {names}")
-        self.net.load_state_dict(blob["supernet"], strict=False)
+    def _load_strategy_state(self, blob: dict[str, Any]) -> None:
         self.hnet.load_state_dict(blob["hypernet"])
-        self.w_opt.load_state_dict(blob["w_opt"])
         self.h_opt.load_state_dict(blob["h_opt"])
-        self.gen.set_state(blob["rng"])
         self.prefs.set_state(blob["pref_rng"])
-        self.state = HypernetState(self.hnet, self.embedder, int(blob["epoch"]), history)
+        # the embedding the hypernet was trained with (re-measured LUTs would shift it)
+        self._set_embedder(DeviceEmbedder(blob["embed_mean"].numpy(), blob["embed_std"].numpy()))
 
 
 @torch.no_grad()

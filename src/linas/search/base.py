@@ -1,0 +1,307 @@
+"""The one base class of every search strategy: epoch loop, fair weight step, checkpoint.
+
+:class:`SupernetSearch` owns what the strategies share: the epoch schedule
+(:func:`~linas.search.config.epoch_phase`: warm-up, soft then hard Gumbel epochs), one weight
+step and one architecture step per train batch (arch-val batches cycle when the split is
+shorter), the weight step itself through :class:`~linas.search.fair.FairTraining` (I2:
+single-path sampling, CaLR, momentum separation, for every strategy), the epoch statistics,
+and the checkpoint (supernet weights, every weight-optimizer state, RNG, epoch, config). A
+strategy fills in the protected hooks: where the weight step's architecture comes from
+(:meth:`~SupernetSearch._weight_logits`), the architecture step (``_arch_step``), its own
+epoch statistics, result type and checkpoint entries.
+
+Every random choice (batch order, sampled paths, Gumbel noise, a strategy's own draws) takes a
+generator seeded from ``config.seed``: no global RNG.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import torch
+
+from linas._errors import DataError
+from linas._io import save_torch_atomic, write_json_atomic
+from linas._registry import Registry
+from linas.data.features import FeatureSet
+from linas.progress import Reporter
+from linas.search.checkpoint import (
+    check_compatible,
+    history_path,
+    load_supernet_state,
+    resumable_history,
+    supernet_state,
+    trains_encoder,
+)
+from linas.search.config import SearchConfig, epoch_phase
+from linas.search.fair import FairTraining
+from linas.search.gumbel import gumbel_softmax
+from linas.search.losses import segmentation_ce
+from linas.supernet import Supernet
+
+# The checkpoint holds the whole supernet and its optimizer states (~2 GB), so writing it every
+# epoch would cost more than the minute of work a crash can lose.
+CHECKPOINT_EVERY_S = 60.0
+
+Batch = tuple[list[torch.Tensor], torch.Tensor]
+
+
+class SearchResult(Protocol):
+    """What every strategy's result holds: epochs done and one stats dict per epoch."""
+
+    epoch: int
+    history: list[dict[str, Any]]
+
+
+S = TypeVar("S", bound=SearchResult)
+
+
+def cycle_batches(data: FeatureSet, batch_size: int, generator: torch.Generator
+                  ) -> Iterator[Batch]:
+    """Shuffled batches of ``data`` without end, reshuffled each pass (lazily: a pass draws
+    its order on its first batch, so an unused cycle draws nothing)."""
+    while True:
+        yield from data.batches(batch_size, generator)
+
+
+class SupernetSearch(ABC, Generic[S]):
+    """A search over the supernet: the shared loop, weight step and checkpoint.
+
+    Subclasses set :attr:`strategy` and :attr:`arch_stats`, call ``super().__init__`` first,
+    then build their own parts and set ``self.state = self._make_state(0, [])``.
+
+    Args:
+        supernet: the weight-sharing supernet (its trainable parameters are the weights).
+        config: the schedule, weight-step and I2 options, and the seed.
+        ignore_index: label ignored by the loss.
+    """
+
+    strategy: ClassVar[str]  # its name in SEARCH_STRATEGIES and in checkpoints
+    arch_stats: ClassVar[tuple[str, ...]]  # keys of _arch_step's stats (0.0 in warm-up)
+    state: S
+
+    def __init__(self, supernet: Supernet, config: SearchConfig, ignore_index: int = 255) -> None:
+        self.net, self.cfg, self.ignore_index = supernet, config, ignore_index
+        self.gen = torch.Generator().manual_seed(config.seed)
+        params = [p for p in supernet.parameters() if p.requires_grad]
+        self.fair = FairTraining(params, config.lr_weights, config.weight_decay, config.calr,
+                                 config.momentum, config.split_layer, config.path_sampler)
+        self._progress = 0.0  # fraction of all weight steps done, for CaLR 'dynas'
+
+    @property
+    def total_epochs(self) -> int:
+        return self.cfg.warmup_epochs + self.cfg.search_epochs
+
+    def steps_per_epoch(self, train: FeatureSet) -> int:
+        return -(-len(train) // self.cfg.batch_size)
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    def run(self, train: FeatureSet, arch_val: FeatureSet,
+            on_epoch: Callable[[S], None] | None = None,
+            on_step: Callable[[], None] | None = None) -> S:
+        """Train from ``self.state.epoch`` to the last epoch.
+
+        Args:
+            train: the weight-training split.
+            arch_val: the split of the architecture steps.
+            on_epoch: called with the new state after every epoch (checkpointing).
+            on_step: called after every train batch (progress).
+
+        Returns:
+            The final state.
+
+        Raises:
+            DataError: an empty split.
+        """
+        if len(train) == 0 or (len(arch_val) == 0 and self.cfg.search_epochs > 0):
+            raise DataError(f"search: the train split has {len(train)} images and arch-val "
+                            f"{len(arch_val)}; both need at least one (add images)")
+        for epoch in range(self.state.epoch, self.total_epochs):
+            stats = self._epoch(epoch, train, arch_val, on_step)
+            self.state = self._make_state(epoch + 1, [*self.state.history, stats])
+            if on_epoch is not None:
+                on_epoch(self.state)
+        return self.state
+
+    def _epoch(self, epoch: int, train: FeatureSet, arch_val: FeatureSet,
+               on_step: Callable[[], None] | None) -> dict[str, Any]:
+        """One epoch: a weight step per train batch, each followed (after warm-up) by an
+        architecture step on the next arch-val batch."""
+        warm, tau, hard = epoch_phase(epoch, self.cfg)
+        self.net.train()
+        sums = dict.fromkeys(("ce_train", *self.arch_stats), 0.0)
+        val = cycle_batches(arch_val, self.cfg.batch_size, self.gen)
+        n, per_epoch = 0, self.steps_per_epoch(train)
+        for feats, masks in train.batches(self.cfg.batch_size, self.gen):
+            self._progress = (epoch + n / per_epoch) / self.total_epochs
+            sums["ce_train"] += self._weight_step(feats, masks, warm, tau, hard)
+            if not warm:
+                for key, value in self._arch_step(*next(val), tau, hard).items():
+                    sums[key] += value
+            n += 1
+            if on_step is not None:
+                on_step()
+        means = {k: v / max(n, 1) for k, v in sums.items()}
+        phase = "warmup" if warm else ("hard" if hard else "soft")
+        return {"epoch": epoch, "phase": phase, "tau": tau, **means, **self._epoch_stats()}
+
+    # ---- the weight step (FairTraining, every strategy) ------------------------------------
+
+    def _weight_step(self, feats: list[torch.Tensor], masks: torch.Tensor, warm: bool,
+                     tau: float, hard: bool) -> float:
+        """One step on the supernet weights with the architecture held fixed, with the
+        FairTraining optimizer state and CaLR learning rate of the sampled choices."""
+        choices, out = self._weight_forward(feats, warm, tau, hard)
+        loss = segmentation_ce(out, masks, self.ignore_index)
+        opt = self.fair.optimizer_for(choices, self._progress)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    def _weight_forward(self, feats: list[torch.Tensor], warm: bool, tau: float,
+                        hard: bool) -> tuple[list[int], torch.Tensor]:
+        """The sampled choices of a weight step and the decoder's logits for them."""
+        if warm or self.cfg.train_mode == "single-path":
+            # warm-up: uniform single path, every candidate trained and none favoured
+            choices = self._sample_weight_path(tau, uniform=warm)
+            return choices, self.net.decode(feats, choices=choices)
+        weights, choices = gumbel_softmax(self._weight_logits(), tau, hard, self.gen)
+        out = (self.net.decode(feats, choices=choices) if hard
+               else self.net.decode(feats, weights=weights))
+        return choices, out
+
+    def _sample_weight_path(self, tau: float, uniform: bool) -> list[int]:
+        """One single path: uniform, or sampled from :meth:`_weight_logits` (``gumbel``)."""
+        needs = not uniform and self.fair.samples_from_logits
+        return self.fair.sample_path(self._weight_logits() if needs else None, tau, self.gen,
+                                     uniform)
+
+    # ---- strategy hooks ---------------------------------------------------------------------
+
+    @abstractmethod
+    def _weight_logits(self) -> torch.Tensor:
+        """Detached architecture logits (5, 21) that a weight step samples from."""
+
+    @abstractmethod
+    def _arch_step(self, feats: list[torch.Tensor], masks: torch.Tensor, tau: float,
+                   hard: bool) -> dict[str, float]:
+        """One architecture step on an arch-val batch; returns the :attr:`arch_stats`."""
+
+    @abstractmethod
+    def _epoch_stats(self) -> dict[str, Any]:
+        """The strategy's own entries of an epoch's stats (after the epoch)."""
+
+    @abstractmethod
+    def _make_state(self, epoch: int, history: list[dict[str, Any]]) -> S:
+        """The result after ``epoch`` epochs."""
+
+    @abstractmethod
+    def _strategy_config(self) -> dict[str, Any]:
+        """What a checkpoint must match besides the search config (devices, options)."""
+
+    @abstractmethod
+    def _strategy_state(self) -> dict[str, Any]:
+        """The strategy's checkpoint entries (``weights_only``-loadable values)."""
+
+    @abstractmethod
+    def _load_strategy_state(self, blob: dict[str, Any]) -> None:
+        """Restore :meth:`_strategy_state` from a loaded checkpoint."""
+
+    # ---- checkpoint -------------------------------------------------------------------------
+
+    def checkpoint_config(self) -> dict[str, Any]:
+        """The options a checkpoint records and must match to resume."""
+        return {"search": asdict(self.cfg), "ignore_index": self.ignore_index,
+                "trains_encoder": trains_encoder(self.net), **self._strategy_config()}
+
+    def save(self, path: Path) -> int:
+        """Checkpoint the search atomically; returns the file's size in bytes.
+
+        Holds the supernet's decoder weights (and the encoder's when it is trained), every
+        FairTraining optimizer state, the RNG, the epoch, the config and the strategy's own
+        entries.
+        """
+        blob = {"strategy": self.strategy, "config": self.checkpoint_config(),
+                "epoch": self.state.epoch, "rng": self.gen.get_state(),
+                "supernet": supernet_state(self.net), "fair": self.fair.state_dicts(),
+                **self._strategy_state()}
+        save_torch_atomic(path, blob)
+        return Path(path).stat().st_size
+
+    def load(self, path: Path, history: list[dict[str, Any]]) -> None:
+        """Resume from :meth:`save` (loaded with ``weights_only=True``).
+
+        Args:
+            path: the checkpoint.
+            history: the epoch stats written beside it (entries past its epoch are dropped).
+
+        Raises:
+            ConfigError: a checkpoint of another strategy, config, supernet or momentum mode,
+                or a history shorter than its epoch.
+        """
+        where = str(path)
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        check_compatible(blob, self.strategy, self.checkpoint_config(), where)
+        epoch = int(blob["epoch"])
+        history = resumable_history(history, epoch, where)
+        load_supernet_state(self.net, blob["supernet"], where)
+        self.fair.load_state_dicts(blob["fair"], where)
+        self.gen.set_state(blob["rng"])
+        self._load_strategy_state(blob)
+        self.state = self._make_state(epoch, history)
+
+    def fit(self, train: FeatureSet, arch_val: FeatureSet, ckpt_path: Path, reporter: Reporter,
+            label: str, every_s: float = CHECKPOINT_EVERY_S) -> S:
+        """Resume from ``ckpt_path`` (when it and ``<stem>_history.json`` exist), run to the
+        last epoch, and checkpoint at most once per ``every_s`` seconds and after the last
+        epoch (a finished checkpoint is only loaded).
+
+        Args:
+            train: the weight-training split.
+            arch_val: the split of the architecture steps.
+            ckpt_path: the checkpoint file; the history is written beside it.
+            reporter: progress bar ``label`` and messages (resume; size of each checkpoint).
+            label: the progress bar's title.
+            every_s: the least time between two checkpoints.
+
+        Returns:
+            The final state.
+
+        Raises:
+            ConfigError: a checkpoint that does not belong to this search (see :meth:`load`).
+        """
+        ckpt_path, hist = Path(ckpt_path), history_path(Path(ckpt_path))
+        if ckpt_path.is_file() and hist.is_file():
+            self.load(ckpt_path, json.loads(hist.read_text()))
+            reporter.info(f"resuming from {ckpt_path} at epoch {self.state.epoch}")
+        last_save = time.monotonic()
+
+        def on_epoch(state: S) -> None:
+            nonlocal last_save
+            if state.epoch >= self.total_epochs or time.monotonic() - last_save >= every_s:
+                self._checkpoint(ckpt_path, reporter)
+                last_save = time.monotonic()
+
+        steps = self.steps_per_epoch(train) * (self.total_epochs - self.state.epoch)
+        with reporter.task(label, steps) as advance:
+            return self.run(train, arch_val, on_epoch, on_step=lambda: advance(1))
+
+    def _checkpoint(self, ckpt_path: Path, reporter: Reporter) -> int:
+        """History first, then the checkpoint: a crash in between leaves a history ahead of
+        its checkpoint, which :meth:`load` truncates."""
+        write_json_atomic(history_path(ckpt_path), self.state.history)
+        size = self.save(ckpt_path)
+        reporter.info(f"checkpoint {ckpt_path} at epoch {self.state.epoch}: {size} bytes")
+        return size
+
+
+SEARCH_STRATEGIES: Registry[type[SupernetSearch[Any]]] = Registry("search strategy")
+"""Search strategies by name (``bilevel``, ``hypernet``), filled by their modules."""
