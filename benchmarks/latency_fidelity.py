@@ -31,19 +31,20 @@ from typing import Any
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
+from linas._io import write_json_atomic
 from linas.latency import LUTLatencyModel
-from linas.latency.lut import LUT, save_lut, write_json_atomic
+from linas.latency.lut import LUT, save_lut
 from linas.latency.runtimes import available_runtimes, get_runtime
 from linas.latency.validate import format_table, sample_architectures
-from linas.lutcli import (
+from linas.profiling import (
     FIT_SEED,
     ArchRunners,
-    _supernet,
     add_context_interactions,
     add_fitted_interactions,
     measure_supernet_lut,
     validate_luts,
 )
+from linas.profiling import build_supernet as _supernet
 from linas.progress import Reporter
 
 

@@ -18,9 +18,9 @@ import json
 import time
 from pathlib import Path
 
-from linas.latency.lut import write_json_atomic
+from linas._io import write_json_atomic
+from linas.cli.lut import measure_command
 from linas.latency.runtimes import available_runtimes
-from linas.lutcli import measure_command
 
 SETTINGS: tuple[tuple[str, int], ...] = (("torch", 1), ("torch", 2), ("onnxruntime", 1),
                                          ("onnxruntime", 2), ("openvino", 1))

@@ -198,3 +198,99 @@ def test_context_terms_reproduce_an_additive_graph_exactly() -> None:
     marginal[0, anchor[0]] = 1.0
     with pytest.raises(ValueError, match="anchor"):
         context_terms(table, fixed, anchor, anchor_ms, marginal)
+
+
+def _unconstrained(table: np.ndarray, choices: np.ndarray, measured: np.ndarray,
+                   fit) -> np.ndarray:
+    """The pair table the plain ridge fit (no constraints) gives for ``fit``'s term set."""
+    from linas.latency.interactions import TERM_SETS
+
+    x, penalty = design_matrix(table, choices, dict(TERM_SETS)[fit.terms])
+    return fold_into_pairs(ridge_solve(x, measured - op_sum(table, choices), fit.alpha * penalty),
+                           table)
+
+
+def test_fit_that_would_extrapolate_negative_stays_positive() -> None:
+    """A decoder-only machine whose latency grows faster than linearly with the op sum (caches
+    overflow): a linear fit of 40 mid-range architectures has a steep slope and a negative
+    intercept, so unconstrained it predicts about -4 ms at the fastest corner of the space.
+    The constrained fit keeps every one of the 21**5 architectures above the floor."""
+    from linas.latency.constrained import FLOOR_FRACTION
+    from linas.latency.sums import space_minimum, space_sums
+
+    table = np.random.default_rng(0).uniform(0.2, 3.0, (NUM_LAYERS, NUM_CHOICES))
+
+    def truth(c: np.ndarray) -> np.ndarray:
+        return 0.2 + op_sum(table, c) ** 2 / 8.0
+
+    fit_c = sample_architectures(40, seed=3)
+    fit = fit_interactions(table, 0.0, fit_c, truth(fit_c))
+    raw = _unconstrained(table, fit_c, truth(fit_c), fit)
+    assert space_minimum(table, 0.0, raw)[0] < -1.0  # what the plain ridge fit did
+    lat = space_sums(table, 0.0, fit.pairs)  # every architecture
+    plain_min = table.min(axis=1).sum()
+    assert lat.min() >= FLOOR_FRACTION * plain_min * (1 - 1e-6) and lat.min() > 0
+    assert fit.min_ms == pytest.approx(lat.min(), rel=1e-12)
+    assert np.all(fit.scales >= -1.0) and fit.shrink == 1.0  # constrained fit, no fallback
+    held = sample_architectures(500, seed=9)
+    pred = op_sum(table, held) + pair_sum(fit.pairs, held)
+    assert np.median(np.abs(pred - truth(held)) / truth(held)) < 0.2  # still a usable fit
+
+
+def test_layer_scales_stay_non_negative() -> None:
+    """Timings in which layer 0's op cost *lowers* the latency (1 + s_0 = -0.5, unphysical):
+    the fit pins that layer's effective scale at 0 instead of inverting its ranking."""
+    table = _table(21)
+    rng = np.random.default_rng(22)
+    fit_c = sample_architectures(120, seed=23)
+
+    def truth(c: np.ndarray) -> np.ndarray:
+        return 30.0 + op_sum(table, c) - 1.5 * table[0][c[:, 0]]
+
+    measured = truth(fit_c) + rng.normal(0, 0.01, len(fit_c))
+    fit = fit_interactions(table, 20.0, fit_c, measured)
+    raw = _unconstrained(table, fit_c, measured, fit)
+    assert fit.terms in ("scale", "full")
+    assert 1.0 + fit.scales[0] == pytest.approx(0.0, abs=1e-9)  # at the bound
+    assert np.all(1.0 + fit.scales >= -1e-9)
+    # the unconstrained fit put layer 0's scale below zero: its rows decrease with cost
+    row0 = raw[0].mean(axis=1) + table[0]  # layer 0's in-model cost per choice, up to a shift
+    assert np.corrcoef(row0, table[0])[0, 1] < 0
+    assert np.all(np.abs(1.0 + fit.scales[1:] - 1.0) < 0.05)  # other layers unharmed
+
+
+def test_keep_positive_shrinks_only_when_needed() -> None:
+    from linas.latency.constrained import keep_positive
+    from linas.latency.sums import space_minimum
+
+    table = _table(30)
+    plain = space_minimum(table, 5.0, None)[0]
+    small = np.full((NUM_LAYERS - 1, NUM_CHOICES, NUM_CHOICES), -0.1)
+    same, t = keep_positive(table, 5.0, small)
+    assert same is small and t == 1.0
+    big = np.full((NUM_LAYERS - 1, NUM_CHOICES, NUM_CHOICES), -10.0)  # -40 ms everywhere
+    shrunk, t = keep_positive(table, 5.0, big, floor_fraction=0.25)
+    # min(plain - 40 t) = 0.25 plain  =>  t = 0.75 plain / 40, from below
+    assert t == pytest.approx(0.75 * plain / 40.0, rel=1e-9) and t <= 0.75 * plain / 40.0
+    assert space_minimum(table, 5.0, shrunk)[0] == pytest.approx(0.25 * plain, rel=1e-9)
+    with pytest.raises(ValueError, match="floor_fraction"):
+        keep_positive(table, 5.0, big, floor_fraction=1.0)
+
+
+def test_context_terms_never_predict_non_positive() -> None:
+    """Noisy marginals that, added up, claim the fastest corner runs in negative time: the
+    marginals are scaled down until the model clears the floor; the anchor stays exact."""
+    from linas.latency.sums import space_minimum
+
+    table = _table(31)
+    anchor = (10, 3, 0, 20, 7)
+    marginal = -np.abs(np.random.default_rng(32).normal(0, 4.0, (NUM_LAYERS, NUM_CHOICES)))
+    marginal[np.arange(NUM_LAYERS), anchor] = 0.0
+    anchor_ms = 12.0  # anchor + sum of the most negative marginals is far below zero
+    assert anchor_ms + marginal.min(axis=1).sum() < 0
+    pairs = context_terms(table, 2.0, anchor, anchor_ms, marginal)
+    assert space_minimum(table, 2.0, pairs)[0] > 0
+    at = np.asarray([anchor])
+    assert 2.0 + op_sum(table, at)[0] + pair_sum(pairs, at)[0] == pytest.approx(anchor_ms)
+    exact = context_terms(table, 2.0, anchor, anchor_ms, marginal, floor_fraction=None)
+    assert space_minimum(table, 2.0, exact)[0] < 0  # what it would have been

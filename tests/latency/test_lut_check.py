@@ -118,7 +118,8 @@ def test_broken_file_reports_every_problem(tmp_path: Path,
     assert _has(found, "missing-entry", "layer_3.Conv3x3_w50", "error")
     assert _has(found, "non-positive", "layer_4.DWSep3x3_w75.mean_ms", "error")
     assert _has(found, "not-a-number", "layer_0.Conv3x3_w50.std_ms", "error")
-    assert _has(found, "unknown-key", "layer_0.Conv9x9_w50", "warning")
+    assert _has(found, "ignored-entries", "layers", "info")  # one summary, not one per key
+    assert "Conv9x9_w50" in next(f.message for f in found if f.code == "ignored-entries")
     assert sum(f.severity == "error" for f in found) == 5
     assert "broken.json: 5 errors" in format_findings({str(path): found})
 
@@ -156,3 +157,25 @@ def test_provenance_contradicting_the_name(v1_dict: Callable[[], dict[str, Any]]
     lut = lut_from_dict({**v1_dict(), "hardware": "RTX4090", "schema": "linas-lut/v2",
                          "provenance": {"device_type": "cpu", "device": "AMD EPYC"}})
     assert _has(check_lut(lut), "device-name", "hardware", "warning")
+
+
+def test_run_start_check_on_lut_objects(ref_dir: Path) -> None:
+    """What a run calls per loaded LUT: findings from the objects alone, the Orin table
+    flagged as CPU-like, nothing that stops a run for the six reference tables."""
+    from linas.latency import check_luts
+
+    luts = {p.stem: load_lut(p) for p in sorted(ref_dir.glob("*.json"))}
+    alone = check_lut(luts["orin"], expect_input_size=(128, 128))
+    flag = next(f for f in alone if f.code == "device-name" and f.location == "table")
+    assert flag.severity == "warning" and "looks like a CPU" in flag.message
+    results = check_luts(luts, expect_input_size=(128, 128))
+    assert sorted(results) == sorted(luts)
+    assert not [f for fs in results.values() for f in fs if f.severity == "error"]
+    assert _has(results["orin"], "cross-device-rank", "ranking", "warning")
+    assert not any(_has(results[s], "cross-device-rank") for s in (*GPUS, *CPUS))
+    # the same findings as `linas lut check` on the files, less the file-only range check
+    files = {Path(p).stem: fs for p, fs in check_many([ref_dir]).items()}
+    assert {s: sorted(f.code for f in fs) for s, fs in results.items()} == {
+        s: sorted(f.code for f in fs if f.code != "latency-range") for s, fs in files.items()}
+    wrong = check_luts(luts, expect_input_size=(480, 640))
+    assert all(_has(fs, "input-size", "input_size", "error") for fs in wrong.values())

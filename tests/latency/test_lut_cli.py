@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from linas.cli.main import app
+from linas.cli.lut import lut_app
 from linas.latency import LUTLatencyModel, load_lut
 from linas.latency.validate import ANCHOR_CHOICES
 
@@ -18,7 +18,7 @@ from linas.latency.validate import ANCHOR_CHOICES
 def test_context_lut_reproduces_its_anchor_and_validates(tmp_path: Path) -> None:
     out = tmp_path / "ctx.json"
     runner = CliRunner()
-    res = runner.invoke(app, ["lut", "measure", "--out", str(out), "--size", "32x32",
+    res = runner.invoke(lut_app, ["measure", "--out", str(out), "--size", "32x32",
                               "--threads", "1", "--warmup", "0", "--repeat", "3",
                               "--interactions", "context", "--quiet"])
     assert res.exit_code == 0, res.output
@@ -30,7 +30,7 @@ def test_context_lut_reproduces_its_anchor_and_validates(tmp_path: Path) -> None
     anchor = LUTLatencyModel(lut).predict(np.asarray([ANCHOR_CHOICES]))[0]
     assert anchor == pytest.approx(prov["anchor"]["ms"], rel=1e-9)
     report_path = tmp_path / "val.json"
-    res = runner.invoke(app, ["lut", "validate", "--lut", str(out), "--archs", "3",
+    res = runner.invoke(lut_app, ["validate", "--lut", str(out), "--archs", "3",
                               "--out", str(report_path), "--quiet"])
     assert res.exit_code == 0, res.output
     report = json.loads(report_path.read_text())

@@ -18,13 +18,13 @@ def _tiny() -> tuple[nn.Module, torch.Tensor]:
 
 
 def _runtime_or_skip(name: str):
-    reason = RUNTIMES[name].unavailable_reason()
+    reason = RUNTIMES.get(name).unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
     return get_runtime(name, "cpu", threads=1)
 
 
-@pytest.mark.parametrize("name", sorted(RUNTIMES))
+@pytest.mark.parametrize("name", RUNTIMES.names())
 def test_runtime_times_a_tiny_module(name: str) -> None:
     rt = _runtime_or_skip(name)
     module, x = _tiny()
@@ -74,7 +74,7 @@ def test_bad_device_and_threads() -> None:
 
 
 def test_missing_openvino_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    cls = RUNTIMES["openvino"]
+    cls = RUNTIMES.get("openvino")
     monkeypatch.setattr(cls, "unavailable_reason", classmethod(lambda c: "openvino is not "
                                                                "installed; pip install x"))
     with pytest.raises(ConfigError, match="runtime 'openvino': openvino is not installed"):
@@ -92,3 +92,14 @@ def test_torch_cuda_times_with_sync() -> None:
     assert runner.sync is not None
     stats = time_in_runtime(rt, [(module, x)], warmup=2, repeat=5, rounds=1)
     assert stats[0].mean_ms > 0 and rt.provenance()["device_type"] == "cuda"
+
+
+def test_runtimes_are_a_registry() -> None:
+    from linas.latency.runtimes import TorchRuntime
+
+    assert RUNTIMES.names() == ["torch", "onnxruntime", "openvino"]
+    assert all(RUNTIMES.get(n).name == n for n in RUNTIMES)
+    with pytest.raises(ValueError, match="runtime 'torch' is registered twice"):
+        RUNTIMES.add("torch", TorchRuntime)
+    with pytest.raises(ConfigError, match=r"'torh' \(did you mean 'torch'\?\)"):
+        get_runtime("torh")

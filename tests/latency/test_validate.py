@@ -22,7 +22,7 @@ from linas.latency.validate import (
     time_architectures,
     validation_report,
 )
-from linas.lutcli import validate_lut
+from linas.profiling import validate_lut
 from linas.space import NUM_CHOICES, NUM_LAYERS, choices_to_ids
 
 
@@ -128,11 +128,11 @@ def test_anchor_removes_drift_between_groups(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_drift_over_ten_percent_warns_even_when_quiet(capsys: pytest.CaptureFixture[str]) -> None:
-    from linas.lutcli import _warn_drift
+    from linas.profiling.drift import warn_drift
     from linas.progress import Reporter
 
-    assert _warn_drift([10.0, 10.5], 10.0, "fitting", Reporter(quiet=True)) == pytest.approx(0.05)
+    assert warn_drift([10.0, 10.5], 10.0, "fitting", Reporter(quiet=True)) == pytest.approx(0.05)
     assert capsys.readouterr().err == ""
-    assert _warn_drift([10.0, 12.0], 10.0, "fitting", Reporter(quiet=True)) == pytest.approx(0.2)
+    assert warn_drift([10.0, 12.0], 10.0, "fitting", Reporter(quiet=True)) == pytest.approx(0.2)
     err = capsys.readouterr().err
     assert "warning" in err and "20%" in err and "fitting" in err

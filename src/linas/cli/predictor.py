@@ -1,5 +1,6 @@
-"""``linas predictor train|eval|onboard`` and ``linas lut fingerprint``: the cross-hardware
-latency predictor as commands (a thin layer over :mod:`linas.latency.predictor`)."""
+"""``linas predictor train|eval|onboard``: the cross-hardware latency predictor as commands (a
+thin layer over :mod:`linas.latency.predictor`). ``linas lut fingerprint``, which measures the
+fingerprint a new device is onboarded from, is in :mod:`linas.cli.lut`."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def evaluate(
     quiet: Annotated[bool, typer.Option()] = False,
 ) -> None:
     """Leave-one-device-out: zero-shot, few-shot and the scaled-nearest baseline per device."""
-    from linas.latency.lut import write_json_atomic
+    from linas._io import write_json_atomic
     from linas.latency.measure import num_threads
     from linas.latency.predictor_eval import format_table
     from linas.latency.predictor_eval import lodo as run_lodo
@@ -136,34 +137,9 @@ def _config(rank: int, seed: int) -> PredictorConfig:
 
 def fingerprint_command(out: Path, size: tuple[int, int], runtime: str, device: str,
                         threads: int | None, warmup: int, repeat: int, name: str | None) -> Path:
-    """Time the 10 reference architectures, decoder only, on this machine; write ``out``.
+    """Deprecated alias of :func:`linas.cli.lut.fingerprint_command` (``linas lut
+    fingerprint`` lives in :mod:`linas.cli.lut`); kept until ``cli/main.py`` mounts
+    ``lut_app``."""
+    from linas.cli.lut import fingerprint_command as measure
 
-    Each architecture runs as its five candidates chained (exactly the modules the LUT times),
-    from a (1, 1024, H/32, W/32) input, so the fingerprint is what the LUT sum predicts.
-    """
-    import numpy as np
-    import torch
-    from torch import nn
-
-    from linas.latency.fingerprint import REFERENCE_ARCHS
-    from linas.latency.measure import cpu_name, time_in_runtime
-    from linas.latency.onboard import Fingerprint, save_fingerprint
-    from linas.latency.runtimes import get_runtime
-    from linas.supernet import Supernet
-
-    if warmup < 0 or repeat < 3:
-        raise ConfigError("--warmup must be >= 0 and --repeat >= 3 (IQR filtering needs samples)")
-    rt = get_runtime(runtime, device, threads)
-    torch.manual_seed(0)  # weights do not change dense-op latency, but keep runs identical
-    net = Supernet(num_classes=3).to(device).eval()
-    x = torch.randn(1, 1024, size[0] // 32, size[1] // 32, device=device)
-    cands = [(nn.Sequential(*(net.candidate(i, c) for i, c in enumerate(a.choices))), x)
-             for a in REFERENCE_ARCHS]
-    stats = time_in_runtime(rt, cands, warmup, repeat)
-    dev_name = torch.cuda.get_device_name() if device == "cuda" else cpu_name()
-    prov = {**rt.provenance(), "device": dev_name, "warmup": warmup, "repeat": repeat,
-            "mode": "decoder-only: the five candidates chained"}
-    fp = Fingerprint(name or f"local_{runtime}_{device}", np.asarray([s.mean_ms for s in stats]),
-                     np.asarray([s.std_ms for s in stats]), size, prov)
-    save_fingerprint(fp, out)
-    return out
+    return measure(out, size, runtime, device, threads, warmup, repeat, name)

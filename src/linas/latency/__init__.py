@@ -7,10 +7,12 @@ from linas.latency.check import (
     Finding,
     check_lut,
     check_lut_file,
+    check_luts,
     check_many,
     format_findings,
     rank_correlations,
 )
+from linas.latency.constrained import keep_positive
 from linas.latency.hardware import (
     HardwareSpec,
     known_names,
@@ -20,7 +22,15 @@ from linas.latency.hardware import (
     spec_for_name,
 )
 from linas.latency.interactions import InteractionFit, fit_interactions, pair_interactions
-from linas.latency.lut import LUT, SCHEMA_V2, find_luts, load_lut, lut_from_dict, save_lut
+from linas.latency.lut import (
+    LUT,
+    SCHEMA_V2,
+    check_input_size,
+    find_luts,
+    load_lut,
+    lut_from_dict,
+    save_lut,
+)
 from linas.latency.measure import (
     TimingStats,
     iqr_filter,
@@ -75,7 +85,9 @@ __all__ = [
     "TimingStats",
     "available_runtimes",
     "check_lut",
+    "check_input_size",
     "check_lut_file",
+    "check_luts",
     "check_many",
     "find_luts",
     "fit_interactions",
@@ -83,6 +95,7 @@ __all__ = [
     "format_table",
     "get_runtime",
     "iqr_filter",
+    "keep_positive",
     "load_lut",
     "lut_from_dict",
     "measure_lut",

@@ -1,9 +1,11 @@
 """LUT quality checks for ``linas lut check``: every problem of a file, as findings.
 
-Checks run on the raw JSON first, so one pass reports *all* missing keys and bad values (the
-loader stops at the first); when the file is usable, statistical checks follow on the
-:class:`LUT` (spread, width order, a dominant entry, launch overhead, device naming), and
-:func:`check_many` adds a cross-device ranking check. Pure except for reading the files.
+Checks run on the raw JSON first (:mod:`linas.latency.check_raw`), so one pass reports *all*
+missing keys and bad values (the loader stops at the first); when the file is usable,
+statistical checks follow on the :class:`LUT` (spread, width order, a dominant entry, launch
+overhead, device naming), and :func:`check_many` adds a cross-device ranking check. A run
+checks its LUT objects with :func:`check_lut` / :func:`check_luts`. Pure except for reading
+the files.
 """
 
 from __future__ import annotations
@@ -21,26 +23,15 @@ import numpy as np
 from scipy.stats import rankdata
 
 from linas._errors import LUTError
-from linas.latency.lut import LUT, SCHEMA_V2, STAT_KEYS, lut_from_dict
+from linas.latency.check_raw import MEASURE_HINT, Finding, check_raw, ignored_findings
+from linas.latency.lut import LUT, lut_from_dict
 from linas.latency.model import LUTLatencyModel
-from linas.space import CHOICE_KEYS, LAYERS, NUM_CHOICES, NUM_LAYERS, OPS, WIDTH_TAGS
+from linas.latency.sums import space_minimum
+from linas.space import CHOICE_KEYS, NUM_CHOICES, NUM_LAYERS, OPS, WIDTH_TAGS, Arch
 
-Severity = Literal["error", "warning", "info"]
 Kind = Literal["gpu", "cpu"]
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-_MEASURE = "`linas lut measure`"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem in a LUT: ``severity``, a short ``code`` slug, where, and what to do."""
-
-    severity: Severity
-    code: str
-    location: str
-    message: str
-
-
+_MEASURE = MEASURE_HINT
 _err, _warn, _info = (partial(Finding, sev) for sev in ("error", "warning", "info"))
 
 
@@ -106,112 +97,69 @@ def latency_profile(mean_ms: np.ndarray) -> Profile:
                    float(np.median(conv7 / conv3)), float(hi / lo))
 
 
-# ---- raw JSON: report every missing key and bad value ---------------------------------------
-
-
-def check_raw(data: Any) -> list[Finding]:
-    """Schema and value checks of parsed LUT JSON (v1 or v2), reporting every problem.
-
-    Args:
-        data: the parsed JSON.
-
-    Returns:
-        Errors for anything the loader would refuse; warnings for keys it ignores.
-    """
-    if not isinstance(data, dict):
-        return [_err("schema", "file", "top level is not an object with 'hardware', 'layers'")]
-    out: list[Finding] = []
-    if (schema := data.get("schema", "v1")) not in ("v1", SCHEMA_V2):
-        out.append(_err("schema", "schema", f"unknown schema {schema!r}; supported: v1 (no "
-                        f"'schema' key) and '{SCHEMA_V2}'"))
-    out += [_err("missing-entry", k, f"top-level key '{k}' is missing")
-            for k in ("hardware", "input_size", "layers") if k not in data]
-    size = _raw_input_size(data["input_size"], out) if "input_size" in data else None
-    if "layers" in data and not isinstance(data["layers"], dict):
-        out.append(_err("schema", "layers", "'layers' is not an object with layer_0..layer_4"))
-    elif "layers" in data:
-        out += _check_raw_layers(data["layers"], size)
-    return out
-
-
-def _raw_input_size(value: Any, out: list[Finding]) -> tuple[int, int] | None:
-    dims = value if isinstance(value, list) and len(value) == 2 else [value, value]
-    if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in dims):
-        return (dims[0], dims[1])
-    out.append(_err("schema", "input_size", f"is {value!r}; expected a positive int or [H, W]"))
-    return None
-
-
-def _check_raw_layers(layers: dict[str, Any], size: tuple[int, int] | None) -> list[Finding]:
-    names = [f"layer_{i}" for i in range(NUM_LAYERS)]
-    out = [_warn("unknown-key", k, "not a decoder layer (layer_0..layer_4); the loader ignores "
-                 "it") for k in layers if k not in names]
-    for name, spec in zip(names, LAYERS, strict=True):
-        layer = layers.get(name)
-        if not isinstance(layer, dict) or not isinstance(layer.get("ops"), dict):
-            out.append(_err("missing-entry", name, "layer missing or without an 'ops' object; "
-                            f"re-measure with {_MEASURE}"))
-            continue
-        want = {"C_in": spec.c_in, "C_out": spec.c_out}
-        if size is not None:
-            want |= {"H_out": size[0] // spec.out_stride, "W_out": size[1] // spec.out_stride}
-        out += [_err("schema", f"{name}.{k}", f"is {layer[k]!r}, expected {v} for this decoder "
-                     "and input size; fix 'input_size' or re-measure")
-                for k, v in want.items() if k in layer and layer[k] != v]
-        out += _check_raw_ops(layer["ops"], name)
-    return out
-
-
-def _check_raw_ops(ops: dict[str, Any], layer: str) -> list[Finding]:
-    out = [_warn("unknown-key", f"{layer}.{k}", "not an (op, width) of the search space; "
-                 "ignored by the loader") for k in ops if k not in CHOICE_KEYS]
-    for key in CHOICE_KEYS:
-        loc, entry = f"{layer}.{key}", ops.get(key)
-        if not isinstance(entry, dict):
-            what = "missing" if entry is None else f"{entry!r}, not an object"
-            out.append(_err("missing-entry", loc, f"entry {what}; re-measure with {_MEASURE} "
-                            "(the loader refuses tables with holes)"))
-            continue
-        for stat in STAT_KEYS:
-            if stat in entry:
-                out += _value_findings(entry[stat], f"{loc}.{stat}", stat != "std_ms")
-            elif stat in ("mean_ms", "std_ms"):
-                out.append(_err("missing-entry", f"{loc}.{stat}", f"'{stat}' is missing; "
-                                f"re-measure with {_MEASURE}"))
-        count = entry.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            out.append(_err("schema", f"{loc}.count", f"is {count!r}; expected an int >= 1"))
-    return out
-
-
-def _value_findings(value: Any, loc: str, positive: bool) -> list[Finding]:
-    fix = f"re-measure this entry with {_MEASURE}"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return [_err("not-a-number", loc, f"is {value!r}, not a number; {fix}")]
-    if not math.isfinite(value):
-        return [_err("non-finite", loc, f"is {value!r}; {fix}")]
-    if value < 0 or (positive and value == 0):
-        need = "> 0" if positive else ">= 0"
-        return [_err("non-positive", loc, f"is {value!r} ms, must be {need}; {fix}")]
-    return []
-
-
 # ---- statistical checks on a usable LUT -----------------------------------------------------
 
 
-def check_lut(lut: LUT, config: CheckConfig | None = None) -> list[Finding]:
-    """Statistical and naming checks of a loaded (hence complete and finite) LUT.
+def check_lut(lut: LUT, config: CheckConfig | None = None,
+              expect_input_size: tuple[int, int] | None = None) -> list[Finding]:
+    """Checks of a LUT object (loaded, or built in memory): what a run checks at its start.
 
     Args:
-        lut: the table.
+        lut: the table (complete and finite, as :class:`LUT` objects are).
         config: thresholds; defaults to :class:`CheckConfig`.
+        expect_input_size: the run's (H, W); another input size is an error.
 
     Returns:
-        Warnings and infos, in check order.
+        Findings in check order: errors (input size, a model with pair terms that predicts
+        <= 0 ms somewhere) stop a run; warnings (spread, width order, a dominant entry, launch
+        overhead, device naming such as the Orin table that profiles as a CPU) and infos go in
+        its report.
     """
     cfg = config or CheckConfig()
-    return [*_check_spread(lut, cfg), *_check_widths(lut, cfg), *_check_dominant(lut, cfg),
-            *_check_profile(lut, cfg), *_check_naming(lut), *_check_context(lut)]
+    return [*_check_size(lut, expect_input_size), *_check_model(lut), *_check_spread(lut, cfg),
+            *_check_widths(lut, cfg), *_check_dominant(lut, cfg), *_check_profile(lut, cfg),
+            *_check_naming(lut), *_check_context(lut), *ignored_findings(lut.ignored_entries)]
+
+
+def check_luts(luts: Mapping[str, LUT], config: CheckConfig | None = None,
+               expect_input_size: tuple[int, int] | None = None) -> dict[str, list[Finding]]:
+    """:func:`check_lut` of every device's LUT, plus the cross-device ranking check.
+
+    Args:
+        luts: ``{device name: LUT}``.
+        config: thresholds; defaults to :class:`CheckConfig`.
+        expect_input_size: the run's (H, W).
+
+    Returns:
+        ``{device name: findings}``; with two or more LUTs, a table named as one processor
+        kind whose architecture ranking follows the other kind gets ``cross-device-rank``.
+    """
+    cfg = config or CheckConfig()
+    results = {name: check_lut(lut, cfg, expect_input_size) for name, lut in luts.items()}
+    if len(luts) >= 2:
+        for key, found in _check_ranking(dict(luts), cfg).items():
+            results[key].extend(found)
+    return results
+
+
+def _check_size(lut: LUT, expect: tuple[int, int] | None) -> list[Finding]:
+    if expect is None or tuple(lut.input_size) == tuple(expect):
+        return []
+    (h, w), (eh, ew) = lut.input_size, expect
+    return [_err("input-size", "input_size", f"measured at {h}x{w} but the run's input is "
+                 f"{eh}x{ew}; measure one at that size (`linas lut measure --size {eh}x{ew} "
+                 "--out FILE`)")]
+
+
+def _check_model(lut: LUT) -> list[Finding]:
+    if lut.interactions is None:
+        return []  # fixed + positive entries: positive by construction
+    low, best = space_minimum(lut.mean_ms, lut.fixed_ms or 0.0, lut.interactions)
+    if low > 0:
+        return []
+    return [_err("non-positive-model", "interactions", f"fixed + ops + pairs predicts "
+                 f"{low:.4g} ms for {Arch(best)}; re-measure with {_MEASURE} --interactions "
+                 "fit|context (kept positive) or drop the interaction terms")]
 
 
 def _wider(c: int) -> range:
@@ -338,8 +286,8 @@ def _check_context(lut: LUT) -> list[Finding]:
 
 def _check_range(data: dict[str, Any], lut: LUT) -> list[Finding]:
     rng = data.get("latency_range")
-    if not isinstance(rng, dict):
-        return []
+    if not isinstance(rng, dict) or lut.ignored_entries:
+        return []  # with ignored entries the original code's range covers those too
     want = (float(lut.mean_ms.min(axis=1).sum()), float(lut.mean_ms.max(axis=1).sum()))
     got = (rng.get("min_ms"), rng.get("max_ms"))
     if all(isinstance(v, int | float) and math.isclose(v, w, rel_tol=1e-3)
@@ -366,7 +314,8 @@ def _check_file(path: Path, cfg: CheckConfig) -> tuple[list[Finding], LUT | None
         lut = lut_from_dict(data, source=str(path))
     except LUTError as exc:  # what the raw pass does not cover (fixed part, interactions)
         return [*findings, _err("schema", "file", str(exc))], None
-    return [*findings, *_check_range(data, lut), *check_lut(lut, cfg)], lut
+    raw = [f for f in findings if f.code != "ignored-entries"]  # check_lut reports them
+    return [*raw, *_check_range(data, lut), *check_lut(lut, cfg)], lut
 
 
 def check_lut_file(path: str | Path, config: CheckConfig | None = None) -> list[Finding]:

@@ -18,13 +18,20 @@ with four (21, 21) pair matrices ``P`` (layer i, layer i+1). Two ways to get ``P
   everything) are cross-validated too, and a richer set must beat the simpler one's CV error
   by 5% to be kept (a 24-architecture fit of every term once over-fitted one layer's scale
   and predicted +60% on an architecture outside the sample).
+  Physical constraints (:mod:`linas.latency.constrained`): a layer's effective scale
+  ``1 + s_l`` stays >= 0, and the fastest architecture of the *whole* space stays above a
+  floor (a quarter of the plain LUT's fastest): a linear fit of a few dozen mid-range
+  architectures can otherwise extrapolate to a negative latency at the fastest corner of the
+  space, which no sample covers. Both are constraints of the least-squares problem (active
+  set), with a final shrink toward the plain LUT as the guarantee.
 
 * **context**: time the model itself with one layer changed at a time around an anchor
   architecture (101 end-to-end timings): each candidate's *in-graph* marginal cost. Graph
   compilers (OpenVINO, ONNX Runtime) fuse and re-layout a candidate differently inside the
   whole model than alone, so stand-alone entries misjudge them per op;
   :func:`context_terms` turns the marginal costs into the intercept and per-(layer, choice)
-  corrections that make ``fixed + op sum + pairs`` reproduce them exactly.
+  corrections that make ``fixed + op sum + pairs`` reproduce them exactly (unless noisy
+  marginals add up to a non-physical latency somewhere: then they are scaled down).
 
 Everything here is pure numpy except :func:`measure_pairs`, which times through
 :mod:`linas.latency.measure`.
@@ -37,8 +44,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from linas.latency.constrained import (
+    FLOOR_FRACTION,
+    MIN_LAYER_SCALE,
+    constrained_solve,
+    keep_positive,
+    largest_scale,
+    plain_floor,
+)
 from linas.latency.measure import Candidate, time_in_runtime
 from linas.latency.runtimes import Runtime
+from linas.latency.sums import space_minimum
 from linas.space import NUM_CHOICES, NUM_LAYERS
 
 NUM_PAIRS = NUM_LAYERS - 1
@@ -52,6 +68,7 @@ TERM_SETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("full", ("intercept", "scale", "unary", "pair")),
 )
 RICHER_MUST_GAIN = 0.05  # relative CV-MAPE gain a richer term set needs to be chosen
+_SCALES = slice(1, 1 + NUM_LAYERS)  # the per-layer scale columns of design_matrix
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,9 @@ class InteractionFit:
         n_archs: number of fitting architectures.
         terms: the term set chosen (``intercept``, ``scale`` or ``full``, see TERM_SETS).
         cv_by_terms: the best CV MAPE of every term set tried.
+        shrink: factor (0..1] the fitted pair table was scaled by to stay above the floor
+            (1.0: untouched; see :func:`keep_positive`).
+        min_ms: the fitted model's latency at the fastest architecture of the space.
     """
 
     pairs: np.ndarray
@@ -77,6 +97,8 @@ class InteractionFit:
     n_archs: int
     terms: str = "full"
     cv_by_terms: dict[str, float] | None = None
+    shrink: float = 1.0
+    min_ms: float | None = None
 
 
 def op_sum(table: np.ndarray, choices: np.ndarray) -> np.ndarray:
@@ -187,7 +209,7 @@ def cv_mape(x: np.ndarray, y: np.ndarray, base: np.ndarray, penalty: np.ndarray,
     errs = np.zeros(len(y))
     for test in _folds(len(y), min(k, len(y)), seed):
         train = np.setdiff1d(np.arange(len(y)), test)
-        beta = ridge_solve(x[train], y[train], penalty)
+        beta = constrained_solve(x[train], y[train], penalty, _scale_bounds())
         errs[test] = np.abs(x[test] @ beta - y[test]) / (base[test] + y[test])
     return float(errs.mean())
 
@@ -206,7 +228,9 @@ def fit_interactions(table: np.ndarray, fixed_ms: float, choices: np.ndarray,
         seed: seeds the cross-validation folds.
 
     Returns:
-        The :class:`InteractionFit`.
+        The :class:`InteractionFit`: layer scales ``1 + s_l >= 0``, and a pair table shrunk if
+        needed so that no architecture of the space drops below the floor
+        (:func:`keep_positive`); the model stays positive everywhere.
 
     Raises:
         ValueError: with fewer than 5 architectures or mismatched shapes.
@@ -231,11 +255,42 @@ def fit_interactions(table: np.ndarray, fixed_ms: float, choices: np.ndarray,
             best = (name, float(alphas[i]), float(scores[i]))
     assert best is not None
     terms, alpha, score = best
-    x, penalty = design_matrix(table, choices, dict(TERM_SETS)[terms])
-    beta = ridge_solve(x, y, alpha * penalty)
-    return InteractionFit(pairs=fold_into_pairs(beta, table), intercept=float(beta[0]),
-                          scales=beta[1:1 + NUM_LAYERS].copy(), alpha=alpha, cv_mape=score,
-                          n_archs=len(measured), terms=terms, cv_by_terms=cv_by_terms)
+    groups = dict(TERM_SETS)[terms]
+    x, penalty = design_matrix(table, choices, groups)
+    beta = constrained_solve(x, y, alpha * penalty, _scale_bounds(),
+                             _floor_violation(table, fixed_ms, groups))
+    # the guarantee: half the floor, so a solution pinned at the floor is left as it is
+    pairs, shrink = keep_positive(table, fixed_ms, fold_into_pairs(beta, table),
+                                  FLOOR_FRACTION / 2)
+    return InteractionFit(pairs=pairs, intercept=float(beta[0]), scales=beta[_SCALES].copy(),
+                          alpha=alpha, cv_mape=score, n_archs=len(measured), terms=terms,
+                          cv_by_terms=cv_by_terms, shrink=shrink,
+                          min_ms=space_minimum(table, fixed_ms, pairs)[0])
+
+
+def _scale_bounds() -> list[tuple[int, float]]:
+    """Effective layer scales ``1 + s_l >= MIN_LAYER_SCALE`` as lower bounds on ``s_l``."""
+    return [(j, MIN_LAYER_SCALE - 1.0) for j in range(_SCALES.start, _SCALES.stop)]
+
+
+def _floor_violation(table: np.ndarray, fixed_ms: float, groups: tuple[str, ...]
+                     ) -> Callable[[np.ndarray], tuple[np.ndarray, float] | None]:
+    """The fastest architecture of the fitted model as a constraint, when below the floor.
+
+    Returns a callback for :func:`constrained_solve`: the design row of that architecture
+    and the target that puts it exactly at the floor.
+    """
+    floor = plain_floor(table, fixed_ms)
+
+    def violation(beta: np.ndarray) -> tuple[np.ndarray, float] | None:
+        low, best = space_minimum(table, fixed_ms, fold_into_pairs(beta, table))
+        if low >= floor * (1.0 - 1e-6):
+            return None
+        arch = np.asarray([best])
+        row = design_matrix(table, arch, groups)[0][0]
+        return row, floor - (fixed_ms + float(op_sum(table, arch)[0]))
+
+    return violation
 
 
 def context_design(anchor: Sequence[int]) -> np.ndarray:
@@ -271,7 +326,8 @@ def context_marginals(rows: np.ndarray, anchor: Sequence[int],
 
 
 def context_terms(table: np.ndarray, fixed_ms: float, anchor: Sequence[int], anchor_ms: float,
-                  marginal_ms: np.ndarray) -> np.ndarray:
+                  marginal_ms: np.ndarray,
+                  floor_fraction: float | None = FLOOR_FRACTION) -> np.ndarray:
     """Pair table that makes the LUT reproduce in-graph marginal costs around an anchor.
 
     The model becomes ``anchor_ms + sum_l marginal[l, c_l]``: exact at the anchor and at every
@@ -284,6 +340,10 @@ def context_terms(table: np.ndarray, fixed_ms: float, anchor: Sequence[int], anc
         anchor_ms: the anchor's end-to-end time.
         marginal_ms: (5, 21) end-to-end time change when layer l's choice becomes c (0 at the
             anchor's own choice), as measured with :func:`context_design`.
+        floor_fraction: when the additive model would put some architecture below this
+            fraction of the plain LUT's fastest (noisy marginals adding up), the marginals are
+            scaled down just enough (:func:`linas.latency.constrained.largest_scale`): the
+            anchor stays exact, its neighbours move toward it. None: no floor.
 
     Returns:
         (4, 21, 21) pair table (intercept and per-choice terms folded in).
@@ -301,12 +361,21 @@ def context_terms(table: np.ndarray, fixed_ms: float, anchor: Sequence[int], anc
     if np.any(marginal[layers, anchor] != 0):
         raise ValueError("the marginal cost of the anchor's own choice must be 0")
     at_anchor = table[layers, anchor]  # (5,)
-    unary = marginal - (table - at_anchor[:, None])
-    beta = np.zeros(1 + NUM_LAYERS + NUM_LAYERS * NUM_CHOICES
-                    + NUM_PAIRS * NUM_CHOICES * NUM_CHOICES)
-    beta[0] = anchor_ms - (fixed_ms + at_anchor.sum())
-    beta[1 + NUM_LAYERS:1 + NUM_LAYERS + unary.size] = unary.ravel()
-    return fold_into_pairs(beta, table)
+
+    def pairs_for(scale: float) -> np.ndarray:
+        beta = np.zeros(1 + NUM_LAYERS + NUM_LAYERS * NUM_CHOICES
+                        + NUM_PAIRS * NUM_CHOICES * NUM_CHOICES)
+        beta[0] = anchor_ms - (fixed_ms + at_anchor.sum())
+        unary = scale * marginal - (table - at_anchor[:, None])
+        beta[1 + NUM_LAYERS:1 + NUM_LAYERS + unary.size] = unary.ravel()
+        return fold_into_pairs(beta, table)
+
+    if floor_fraction is None:
+        return pairs_for(1.0)
+    # at scale 0 every architecture is predicted at anchor_ms, so half of it is admissible
+    floor = min(plain_floor(table, fixed_ms, floor_fraction), 0.5 * anchor_ms)
+    return pairs_for(largest_scale(lambda t: space_minimum(table, fixed_ms, pairs_for(t))[0],
+                                   floor))
 
 
 MakePair = Callable[[int, int, int], Candidate]

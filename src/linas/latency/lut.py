@@ -10,14 +10,24 @@ Schema v2 is a superset: ``"schema": "linas-lut/v2"``, ``input_size`` may be ``[
 per-op entries may add ``median_ms``, ``p95_ms``, ``count``; plus ``provenance`` (runtime,
 versions, device, threads, date, ...), an optional ``fixed`` entry (encoder, skip fusions,
 classifier, measured once) and optional ``interactions`` (adjacent-layer pair terms).
+
+Files written by the original LINAS code (hopo55/Seg-NAS ``lut_builder.py``) load as they are:
+``input_size`` may be the string ``"480x640"`` and/or ``input_h`` / ``input_w`` may give the
+size, and the tables may hold entries outside this search space (widths ``w25``/``w125``, ops
+such as ``Conv3x3_SE``). Those are skipped and listed in :attr:`LUT.ignored_entries`
+(:meth:`LUT.ignored_summary` says it in one line); an entry *of* the space that is missing is
+still an error.
+
+A table with interaction terms is refused when its full model (fixed + ops + pairs) would
+predict a non-positive latency for any architecture of the space (checked exactly, see
+:func:`linas.latency.sums.space_minimum`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +35,19 @@ from typing import Any
 import numpy as np
 
 from linas._errors import LUTError
-from linas.space import CHOICE_KEYS, LAYERS, NUM_CHOICES, NUM_LAYERS
+from linas._io import write_json_atomic
+from linas.latency.sums import require_positive
+from linas.space import CHOICE_KEYS, LAYERS, NUM_CHOICES, NUM_LAYERS, OPS, WIDTH_TAGS
+
+# ``write_json_atomic`` is re-exported for importers not yet moved to ``linas._io``.
+__all__ = ["LUT", "SCHEMA_V2", "STAT_KEYS", "find_luts", "load_lut", "lut_from_dict",
+           "check_input_size", "describe_ignored", "parse_input_size", "save_lut",
+           "write_json_atomic"]
 
 SCHEMA_V2 = "linas-lut/v2"
 STAT_KEYS = ("mean_ms", "std_ms", "median_ms", "p95_ms")
+_SIZE_TEXT = re.compile(r"^\s*(\d+)\s*(?:[xX*]\s*(\d+)\s*)?$")  # "480x640" or "128"
+_SHOWN_IGNORED = 3  # example keys named by LUT.ignored_summary
 
 
 @dataclass
@@ -37,7 +56,8 @@ class LUT:
 
     ``fixed_ms`` is the end-to-end part outside the searched ops (None for decoder-only LUTs
     such as the reference ones); ``interactions`` has shape (4, 21, 21) for the pairs
-    (layer i, layer i+1), or is None.
+    (layer i, layer i+1), or is None. ``ignored_entries`` lists what the file held outside the
+    search space (``layer_0.Conv3x3_w25``, ...), skipped by the loader.
     """
 
     hardware: str
@@ -56,6 +76,7 @@ class LUT:
     provenance: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA_V2
     source: str = "<memory>"
+    ignored_entries: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -67,8 +88,20 @@ class LUT:
         """True when the LUT has a fixed part, so its predictions are end to end."""
         return self.fixed_ms is not None
 
+    def ignored_summary(self) -> str | None:
+        """One line on the entries skipped as outside the search space, or None if none.
+
+        E.g. ``LUT orin_480.json: ignored 120 entries outside the search space (widths w25,
+        w125; ops Conv3x3_SE, DWSep3x3_SE; e.g. layer_0.Conv3x3_w25, ...)``.
+        """
+        if not self.ignored_entries:
+            return None
+        return (f"LUT {self.source}: ignored {len(self.ignored_entries)} entries outside the "
+                f"search space ({describe_ignored(self.ignored_entries)}); the space has "
+                f"{len(OPS)} ops x widths {'/'.join(WIDTH_TAGS)}")
+
     def to_dict(self) -> dict[str, Any]:
-        """Serialise as schema v2 (a superset of v1)."""
+        """Serialise as schema v2 (a superset of v1; ignored entries are not written)."""
         layers: dict[str, Any] = {}
         for i, spec in enumerate(LAYERS):
             ops: dict[str, Any] = {}
@@ -108,29 +141,21 @@ def save_lut(lut: LUT, path: str | Path) -> Path:
     return path
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def load_lut(path: str | Path, expect_input_size: tuple[int, int] | None = None) -> LUT:
-    """Load a v1 or v2 LUT file, validating every key and value.
+    """Load a v1 or v2 LUT file (or one of the original LINAS code), validating it.
 
     Args:
         path: the JSON file.
         expect_input_size: when given, the LUT must have been measured at this (H, W).
 
+    Returns:
+        The :class:`LUT`; entries outside the search space are in ``ignored_entries``.
+
     Raises:
-        LUTError: naming the file, the key or value at fault, and the fix.
+        LUTError: naming the file, the key or value at fault, and the fix; also when the
+            LUT's input size differs from ``expect_input_size`` or its interaction terms make
+            some architecture's latency non-positive.
     """
     path = Path(path)
     if not path.is_file():
@@ -142,16 +167,29 @@ def load_lut(path: str | Path, expect_input_size: tuple[int, int] | None = None)
         raise LUTError(f"LUT {path}: not valid JSON ({exc.msg} at line {exc.lineno}); "
                        "re-measure it or fix the file") from None
     lut = lut_from_dict(data, source=str(path))
-    if expect_input_size is not None and tuple(lut.input_size) != tuple(expect_input_size):
-        raise LUTError(
-            f"LUT {path}: measured at input {lut.input_size[0]}x{lut.input_size[1]} but the model "
-            f"runs at {expect_input_size[0]}x{expect_input_size[1]}; re-measure with "
-            f"`linas lut measure --size {expect_input_size[0]}x{expect_input_size[1]}`")
+    if expect_input_size is not None:
+        check_input_size(lut, expect_input_size)
     return lut
 
 
+def check_input_size(lut: LUT, expect_input_size: tuple[int, int]) -> None:
+    """Refuse ``lut`` unless it was measured at input ``expect_input_size`` (H, W).
+
+    Raises:
+        LUTError: naming the file, both sizes and how to measure a LUT at the right size.
+    """
+    want = (int(expect_input_size[0]), int(expect_input_size[1]))
+    if tuple(lut.input_size) != want:
+        h, w = want
+        raise LUTError(
+            f"LUT {lut.source}: measured at input {lut.input_size[0]}x{lut.input_size[1]} but "
+            f"the model runs at {h}x{w}; latency does not scale across sizes, so measure one at "
+            f"that size (`linas lut measure --size {h}x{w} --out FILE`) or run at "
+            f"{lut.input_size[0]}x{lut.input_size[1]}")
+
+
 def lut_from_dict(data: Any, source: str = "<memory>") -> LUT:
-    """Build a validated :class:`LUT` from parsed JSON (v1 or v2)."""
+    """Build a validated :class:`LUT` from parsed JSON (v1, v2 or the original code's)."""
     where = f"LUT {source}"
     if not isinstance(data, dict):
         raise LUTError(f"{where}: top level must be a JSON object with 'hardware' and 'layers'")
@@ -159,18 +197,20 @@ def lut_from_dict(data: Any, source: str = "<memory>") -> LUT:
     if schema not in ("v1", SCHEMA_V2):
         raise LUTError(f"{where}: unknown schema '{schema}'; supported: v1 (no 'schema' key), "
                        f"'{SCHEMA_V2}'")
-    for key in ("hardware", "input_size", "layers"):
+    for key in ("hardware", "layers"):
         if key not in data:
             raise LUTError(f"{where}: lacks the key '{key}'; re-measure with `linas lut measure`")
-    input_size = _parse_input_size(data["input_size"], where)
+    input_size = parse_input_size(data, where)
     layers = data["layers"]
     if not isinstance(layers, dict):
         raise LUTError(f"{where}: 'layers' must be an object with layer_0..layer_4")
     stats = {k: np.full((NUM_LAYERS, NUM_CHOICES), np.nan) for k in STAT_KEYS}
     count = np.zeros((NUM_LAYERS, NUM_CHOICES), dtype=np.int64)
     has = {k: True for k in (*STAT_KEYS, "count")}
+    ignored = [str(k) for k in layers if k not in _LAYER_NAMES]
     for i, spec in enumerate(LAYERS):
         layer = _layer_block(layers, i, spec, input_size, where)
+        ignored += [f"layer_{i}.{k}" for k in layer["ops"] if k not in _CHOICE_SET]
         for c, key in enumerate(CHOICE_KEYS):
             entry = layer["ops"].get(key)
             if not isinstance(entry, dict):
@@ -190,6 +230,8 @@ def lut_from_dict(data: Any, source: str = "<memory>") -> LUT:
                 has["count"] = False
     fixed_ms, fixed_std = _parse_fixed(data.get("fixed"), where)
     interactions, method = _parse_interactions(data.get("interactions"), where)
+    if interactions is not None:
+        require_positive(stats["mean_ms"], fixed_ms or 0.0, interactions, where)
     return LUT(hardware=str(data["hardware"]), input_size=input_size,
                mean_ms=stats["mean_ms"], std_ms=stats["std_ms"],
                median_ms=stats["median_ms"] if has["median_ms"] else None,
@@ -197,16 +239,58 @@ def lut_from_dict(data: Any, source: str = "<memory>") -> LUT:
                count=count if has["count"] else None,
                fixed_ms=fixed_ms, fixed_std_ms=fixed_std, interactions=interactions,
                interaction_method=method, warmup=data.get("warmup"), repeat=data.get("repeat"),
-               provenance=dict(data.get("provenance") or {}), schema=schema, source=source)
+               provenance=dict(data.get("provenance") or {}), schema=schema, source=source,
+               ignored_entries=ignored)
 
 
-def _parse_input_size(value: Any, where: str) -> tuple[int, int]:
-    if isinstance(value, int) and value > 0:
+_LAYER_NAMES = frozenset(f"layer_{i}" for i in range(NUM_LAYERS))
+_CHOICE_SET = frozenset(CHOICE_KEYS)
+
+
+def parse_input_size(data: dict[str, Any], where: str) -> tuple[int, int]:
+    """The (H, W) a LUT was measured at.
+
+    Accepts ``input_size`` as an int (N x N), ``[H, W]`` or a string ``"HxW"`` (the original
+    code writes ``"480x640"``), and/or ``input_h`` with ``input_w``; when both forms are given
+    they must agree.
+
+    Raises:
+        LUTError: a missing, malformed or contradictory size.
+    """
+    given = _size_value(data["input_size"], where) if "input_size" in data else None
+    if "input_h" in data or "input_w" in data:
+        h: Any = data.get("input_h")
+        w: Any = data.get("input_w")
+        if not (_positive_int(h) and _positive_int(w)):
+            raise LUTError(f"{where}: 'input_h'/'input_w' are {h!r}/{w!r}; both must be "
+                           "positive ints (or drop them and give 'input_size')")
+        hw = (int(h), int(w))
+        if given is not None and given != hw:
+            raise LUTError(f"{where}: 'input_size' says {given[0]}x{given[1]} but 'input_h'/"
+                           f"'input_w' say {hw[0]}x{hw[1]}; fix the one that is wrong")
+        return hw
+    if given is None:
+        raise LUTError(f"{where}: lacks the key 'input_size' (or 'input_h' and 'input_w'); "
+                       "add the size it was measured at, e.g. \"input_size\": [128, 128]")
+    return given
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _size_value(value: Any, where: str) -> tuple[int, int]:
+    if _positive_int(value):
         return (value, value)
-    if (isinstance(value, list) and len(value) == 2
-            and all(isinstance(v, int) and v > 0 for v in value)):
+    if isinstance(value, list) and len(value) == 2 and all(map(_positive_int, value)):
         return (int(value[0]), int(value[1]))
-    raise LUTError(f"{where}: 'input_size' is {value!r}; expected a positive int or [H, W]")
+    match = _SIZE_TEXT.match(value) if isinstance(value, str) else None
+    if match is not None:
+        h, w = int(match.group(1)), int(match.group(2) or match.group(1))
+        if h > 0 and w > 0:
+            return (h, w)
+    raise LUTError(f"{where}: 'input_size' is {value!r}; expected a positive int, [H, W] or "
+                   "\"HxW\" (e.g. \"480x640\")")
 
 
 def _layer_block(layers: dict[str, Any], i: int, spec: Any, size: tuple[int, int],
@@ -220,11 +304,29 @@ def _layer_block(layers: dict[str, Any], i: int, spec: Any, size: tuple[int, int
         if key in layer and layer[key] != want:
             raise LUTError(f"{where}: {name}.{key} is {layer[key]}, but the search space has "
                            f"{want}; this LUT is for another decoder, re-measure it")
-    want_h = size[0] // spec.out_stride
-    if "H_out" in layer and layer["H_out"] != want_h:
-        raise LUTError(f"{where}: {name}.H_out is {layer['H_out']}, expected {want_h} for input "
-                       f"size {size[0]}x{size[1]}; fix 'input_size' or re-measure")
+    for key, dim in (("H_out", size[0]), ("W_out", size[1])):
+        want = dim // spec.out_stride
+        if key in layer and layer[key] != want:
+            raise LUTError(f"{where}: {name}.{key} is {layer[key]}, expected {want} for input "
+                           f"size {size[0]}x{size[1]}; fix 'input_size' or re-measure")
     return layer
+
+
+def describe_ignored(keys: list[str]) -> str:
+    """Summarise ignored keys: unknown widths and ops, then a few example keys."""
+    widths: dict[str, None] = {}
+    ops: dict[str, None] = {}
+    for key in keys:
+        op, _, tag = key.rpartition(".")[2].rpartition("_")
+        if op and tag.startswith("w"):
+            if tag not in WIDTH_TAGS:
+                widths[tag] = None
+            if op not in OPS:
+                ops[op] = None
+    parts = [f"widths {', '.join(widths)}"] if widths else []
+    parts += [f"ops {', '.join(ops)}"] if ops else []
+    shown = ", ".join(keys[:_SHOWN_IGNORED]) + (", ..." if len(keys) > _SHOWN_IGNORED else "")
+    return "; ".join([*parts, f"e.g. {shown}"])
 
 
 def _number(value: Any, where: str, positive: bool) -> float:

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from linas._errors import LUTError
+from linas._io import write_json_atomic
 from linas.latency.fingerprint import REFERENCE_ARCHS
-from linas.latency.lut import LUT, write_json_atomic
+from linas.latency.lut import LUT
 from linas.latency.predictor import LatencyPredictor
 
 FINGERPRINT_SCHEMA = "linas-fingerprint/v1"

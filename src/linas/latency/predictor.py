@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from linas._errors import ConfigError, LUTError
+from linas._io import save_safetensors_atomic
 from linas.latency.fingerprint import reference_choices
 from linas.latency.hardware import FEATURE_NAMES
 from linas.latency.lut import LUT
@@ -201,14 +202,12 @@ class LatencyPredictor:
                    std_ms=np.zeros_like(mean), provenance=prov)
 
     def save(self, path: str | Path) -> Path:
-        """Write tensors as safetensors with the JSON metadata in its header (no pickle)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write tensors as safetensors with the JSON metadata in its header (no pickle),
+        atomically."""
         meta = {"format": FORMAT, "devices": self.devices, "config": asdict(self.config),
                 "feature_names": list(FEATURE_NAMES), "meta": self.meta}
-        tensors = {k: v.contiguous() for k, v in asdict(self.f).items()}
-        save_file(tensors, str(path), metadata={"linas": json.dumps(meta)})
-        return path
+        return save_safetensors_atomic(Path(path), asdict(self.f),
+                                       metadata={"linas": json.dumps(meta)})
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyPredictor:

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from linas._errors import ConfigError, unknown_name
+from linas._errors import ConfigError
+from linas._registry import Registry
 
 ONNX_OPSET = 17
 
@@ -249,11 +250,9 @@ class OpenVINORuntime(OnnxModelRuntime):
         return str(ov.get_version())
 
 
-RUNTIMES: dict[str, type[Runtime]] = {
-    "torch": TorchRuntime,
-    "onnxruntime": OnnxRuntime,
-    "openvino": OpenVINORuntime,
-}
+RUNTIMES: Registry[type[Runtime]] = Registry("runtime")
+for _cls in (TorchRuntime, OnnxRuntime, OpenVINORuntime):
+    RUNTIMES.add(_cls.name, _cls)
 
 
 def get_runtime(name: str, device: str = "cpu", threads: int | None = None) -> Runtime:
@@ -265,14 +264,12 @@ def get_runtime(name: str, device: str = "cpu", threads: int | None = None) -> R
         threads: intra-op threads; None keeps the runtime's default.
 
     Raises:
-        ConfigError: for an unknown name (listing the menu), a runtime not installed here, or
-            a device it cannot use.
+        ConfigError: for an unknown name (listing the menu and the closest match), a runtime
+            not installed here, or a device it cannot use.
     """
-    if name not in RUNTIMES:
-        raise unknown_name("runtime", name, RUNTIMES)
-    return RUNTIMES[name](device, threads)
+    return RUNTIMES.get(name)(device, threads)
 
 
 def available_runtimes() -> list[str]:
     """Names of the registered runtimes that can run on this machine."""
-    return [n for n, cls in RUNTIMES.items() if cls.unavailable_reason() is None]
+    return [n for n in RUNTIMES.names() if RUNTIMES.get(n).unavailable_reason() is None]
