@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from linas._errors import ConfigError
+from linas.data import cache_features
 from linas.pareto.near import effective_rank
 from linas.pareto.proxies import (
     PROXIES,
@@ -17,7 +18,6 @@ from linas.pareto.proxies import (
     proxy_context,
 )
 from linas.pareto.sampling import sample_random
-from linas.data import cache_features
 from linas.supernet import Supernet
 
 SIZE = 64
@@ -107,15 +107,20 @@ def test_bad_context_inputs(setup) -> None:
 
 
 def test_zero_cost_stage_pick_and_info(setup) -> None:
-    from linas.pareto.stage import ParetoConfig, finish_search_info, pick_zero_cost
+    from linas.latency import LUT, LUTLatencyModel
+    from linas.pareto.strategies import (
+        PARETO_STRATEGIES,
+        ParetoConfig,
+        PickContext,
+        finish_search_info,
+    )
 
     net, split = setup
     cfg = ParetoConfig(strategy="zero-cost", n_sample=24, n_prefilter=8, n_evaluate=4)
-
-    def latencies(c: np.ndarray) -> np.ndarray:
-        return np.stack([c.sum(axis=1) + 1.0, c[:, 0] + 1.0], axis=1)
-
-    picked, info = pick_zero_cost(cfg, net, split, 3, latencies)
+    mean = np.random.default_rng(0).uniform(1, 5, (5, 21))
+    models = [LUTLatencyModel(LUT(hardware=f"d{i}", input_size=(32, 32), mean_ms=mean * (i + 1),
+                                  std_ms=mean * 0.01)) for i in range(2)]
+    picked, info = PARETO_STRATEGIES.get("zero-cost")(cfg, PickContext(models, None, net, split, 3))
     assert picked.shape == (4, 5)
     assert info["strategy"] == "zero-cost" and info["sampled"] == 24
     done = finish_search_info(info, np.array([0.1, 0.2, 0.3, 0.4]))
@@ -124,8 +129,8 @@ def test_zero_cost_stage_pick_and_info(setup) -> None:
         "proxy_spearman_rho_evaluated"] <= 1
 
 
-def test_unknown_pareto_strategy_fails_before_any_work(tmp_path) -> None:
-    from linas.pipeline import run_pareto_stage
+def test_unknown_pareto_strategy_fails_before_any_work() -> None:
+    from linas.config import load_config
 
     with pytest.raises(ConfigError, match="valid: baseline, zero-cost"):
-        run_pareto_stage(tmp_path, strategy="zero_cost2")
+        load_config(None, ["pareto.strategy=zero_cost2"])

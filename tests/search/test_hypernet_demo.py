@@ -1,5 +1,5 @@
-"""A quick demo run with the hypernetwork strategy: the same results.json contract as the
-baseline, a zero-shot front for the held-out device, and ``linas pareto`` on the run."""
+"""A quick demo run with the hypernetwork strategy: the same results contract as the baseline,
+a zero-shot front for the held-out device, a model per device, and `linas pareto` on the run."""
 
 from __future__ import annotations
 
@@ -12,31 +12,37 @@ import numpy as np
 import pytest
 
 from linas._errors import ConfigError
-from linas.hypernet_stage import check_strategy
+from linas.config import load_config
 from linas.latency import LUT, save_lut
-from linas.pipeline import LOCAL_DEVICE, DemoConfig, quick_config, run_demo, run_pareto_stage
 from linas.progress import Reporter
+from linas.run import build_config, run_demo, run_pareto_stage
 from linas.space import NUM_CHOICES, NUM_LAYERS
 
 HOLDOUT = "raspberrypi5"
+LOCAL = "this-cpu"
 
 
 def place_local_lut(out: Path) -> None:
     """A synthetic stand-in for this machine's LUT, so the test skips the minute of timing
-    (the demo reuses a LUT already in ``out/luts``, as on a rerun)."""
+    (the run reuses a LUT already in ``out/luts``, as on a rerun)."""
     mean = np.random.default_rng(0).uniform(0.5, 5.0, size=(NUM_LAYERS, NUM_CHOICES))
-    save_lut(LUT(hardware=LOCAL_DEVICE, input_size=(64, 64), mean_ms=mean, std_ms=mean * 0.01,
-                 fixed_ms=20.0, fixed_std_ms=0.1), out / "luts" / f"{LOCAL_DEVICE}.json")
+    save_lut(LUT(hardware=LOCAL, input_size=(128, 128), mean_ms=mean, std_ms=mean * 0.01,
+                 fixed_ms=20.0, fixed_std_ms=0.1), out / "luts" / f"{LOCAL}.json")
+
+
+def overrides(reference_luts: Path) -> list[str]:
+    devices = [{"name": LOCAL, "measure": {}}] + [
+        {"name": p.stem, "lut": str(p)} for p in sorted(reference_luts.glob("*.json"))]
+    return [f"devices={json.dumps(devices)}", "seed=1", "encoder.weights=random",
+            "search.strategy=hypernet", f"search.holdout={HOLDOUT}"]
 
 
 @pytest.fixture(scope="module")
 def hyper_run(tmp_path_factory, reference_luts) -> Iterator[tuple[Path, dict]]:
     out = tmp_path_factory.mktemp("hyperdemo")
     place_local_lut(out)
-    cfg = quick_config(DemoConfig(out=out, lut_dir=reference_luts, seed=1,
-                                  encoder_weights="random", strategy="hypernet",
-                                  holdout=HOLDOUT))
-    yield out, run_demo(cfg, Reporter(quiet=True))
+    cfg = build_config(None, overrides(reference_luts), quick=True)
+    yield out, run_demo(cfg, out, Reporter(quiet=True))
     shutil.rmtree(out)  # the supernet checkpoint alone is ~2 GB
 
 
@@ -49,22 +55,23 @@ def test_hypernet_demo_writes_the_results_contract(hyper_run, check_device_resul
         check_device_result(out, name, dev)
         assert dev["hypernet"]["zero_shot"] == (name == HOLDOUT)
         assert dev["hypernet"]["generated"] == len(dev["evaluated"]["miou"]) >= 1
-    assert res["final"]["device"] == LOCAL_DEVICE and Path(res["final"]["onnx"]).is_file()
-    assert json.loads((out / "pareto.json").read_text())["strategy"] == "hypernet"
+        assert (out / "deploy" / name / "model.onnx").is_file()
+    assert json.loads((out / "pareto.json").read_text())["search"]["strategy"] == \
+        "hypernet-sweep"
 
 
 def test_pareto_stage_on_a_hypernet_run_sweeps_again(hyper_run):
     out, res = hyper_run
-    again = run_pareto_stage(out, Reporter(quiet=True))
+    again = run_pareto_stage(out, None, Reporter(quiet=True))
     # the search is complete (loaded, not retrained) and the sweep is deterministic
     assert again["search"]["history"] == res["search"]["history"]
     for name, dev in res["devices"].items():
         assert again["devices"][name]["front"] == dev["front"]
 
 
-def test_strategy_options_are_checked():
-    check_strategy("hypernet", "orin")
+def test_strategy_options_are_checked(reference_luts):
+    load_config(None, overrides(reference_luts))
     with pytest.raises(ConfigError, match="valid: bilevel, hypernet"):
-        check_strategy("hyper", None)
-    with pytest.raises(ConfigError, match="--strategy hypernet"):
-        check_strategy("bilevel", "orin")
+        load_config(None, ["search.strategy=hyper"])
+    with pytest.raises(ConfigError, match="search.strategy: hypernet"):
+        load_config(None, ["search.holdout=orin"])

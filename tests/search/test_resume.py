@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from linas.latency import LUT, LUTLatencyModel
 from linas.data import FeatureSet, cache_features
+from linas.latency import LUT, LUTLatencyModel
 from linas.search import BilevelSearch, DeviceTarget, SearchConfig
 from linas.space import NUM_CHOICES, NUM_LAYERS
 from linas.supernet import Supernet

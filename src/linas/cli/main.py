@@ -1,4 +1,8 @@
-"""The ``linas`` command line: a thin layer over :mod:`linas.pipeline` and the packages."""
+"""The ``linas`` command line: thin commands over :mod:`linas.run` and the packages.
+
+Every run command (``demo``, ``search``, ``pareto``, ``train``) takes ``--config FILE`` and
+repeated ``--set section.key=value``; see :mod:`linas.config`.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +14,27 @@ from typing import Annotated
 import typer
 
 from linas._errors import ConfigError, LinasError
+from linas.cli.lut import lut_app, parse_size
 from linas.cli.predictor import predictor_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="LINAS+: hardware-aware NAS of a segmentation decoder for many devices.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets.")
-lut_app = typer.Typer(no_args_is_help=True, help="Latency look-up tables.")
 app.add_typer(data_app, name="data")
 app.add_typer(lut_app, name="lut")
 app.add_typer(predictor_app, name="predictor")
 
 _DEBUG = {"on": False}
-# Options shared by the timing commands (lut measure, lut fingerprint).
-_Size = Annotated[str, typer.Option(help="Input size HxW.")]
-_Runtime = Annotated[str, typer.Option(help="Runtime to time in: torch | onnxruntime | openvino.")]
-_Device = Annotated[str, typer.Option(help="cpu | cuda (torch only).")]
-_Threads = Annotated[int | None, typer.Option(help="Intra-op threads.")]
-_Warmup = Annotated[int, typer.Option(help="Untimed calls per entry.")]
-_Repeat = Annotated[int, typer.Option(help="Timed calls per entry.")]
-_STRATEGY_HELP = ("Search strategy: bilevel (baseline LINAS) | hypernet (one preference-"
-                  "conditioned hypernetwork for every device, I1).")
-_HOLDOUT_HELP = "hypernet: device left out of training; its front is generated zero-shot."
+_Config = Annotated[Path | None, typer.Option(
+    "--config", help="Run config (YAML/JSON); see `linas init`.")]
+_Set = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a config key: section.key=value (repeatable), e.g. "
+                  "--set seed=1 --set devices.rpi5.budget_ms=100.")]
+_Quick = Annotated[bool, typer.Option(help="Tiny smoke-test profile, not the real run.")]
+_Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
+_Restart = Annotated[bool, typer.Option(
+    help="Delete what an earlier run wrote in --out and start over.")]
+_RunDir = Annotated[Path, typer.Option("--run", help="A run directory.")]
 
 
 @app.callback()
@@ -38,152 +42,161 @@ def main(debug: Annotated[bool, typer.Option(help="Show tracebacks on errors.")]
     _DEBUG["on"] = debug
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``HxW`` (or a single ``N`` for NxN)."""
-    parts = text.lower().split("x")
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        dims = ()
-    if len(dims) == 1:
-        dims = (dims[0], dims[0])
-    if len(dims) != 2 or min(dims) < 32 or any(d % 32 for d in dims):
-        raise ConfigError(f"--size '{text}': expected HxW with both multiples of 32 "
-                          "(the encoder downsamples 32x), e.g. 128x128")
-    return dims  # type: ignore[return-value]
+@app.command()
+def init(
+    out: Annotated[Path, typer.Option(help="Config file to write.")] = Path("linas.yaml"),
+    data: Annotated[Path | None, typer.Option(help="Your dataset folder.")] = None,
+    kind: Annotated[str | None, typer.Option(
+        help="Dataset layout: folder | mvtec | cityscapes (default folder with --data).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented starter run config."""
+    from linas.data import available_datasets
+    from linas.run.starter import starter_config
+
+    if out.exists() and not force:
+        raise ConfigError(f"--out {out}: exists; pass --force to replace it or another --out")
+    if kind is not None and kind not in available_datasets() + ["synthetic"]:
+        from linas._errors import unknown_name
+
+        raise unknown_name("dataset kind", kind, available_datasets() + ["synthetic"])
+    if data is not None and not data.is_dir():
+        raise ConfigError(f"--data {data}: no such folder; pass your dataset's folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(starter_config(out.name, None if data is None else data.resolve(), kind))
+    typer.echo(f"wrote {out}; edit it, then: linas demo --config {out} --out runs/mine")
 
 
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Run directory to write.")] = Path("runs/demo"),
-    lut_dir: Annotated[Path | None, typer.Option(help="Folder of further device LUTs.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for data, search and training.")] = 0,
-    encoder_weights: Annotated[str, typer.Option(
-        help="imagenet | random | auto | <state_dict file>.")] = "auto",
-    quick: Annotated[bool, typer.Option(help="Tiny smoke-test run, not the real demo.")] = False,
-    finetune_encoder: Annotated[bool, typer.Option(
-        help="Train the encoder too (slow on a CPU; default: frozen, features cached).")] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
-    strategy: Annotated[str, typer.Option(help=_STRATEGY_HELP)] = "bilevel",
-    holdout: Annotated[str | None, typer.Option(help=_HOLDOUT_HELP)] = None,
+    config: _Config = None,
+    set_: _Set = None,
+    quick: _Quick = False,
+    quiet: _Quiet = False,
+    restart: _Restart = False,
 ) -> None:
-    """Synthesise data, measure this machine's LUT, search, build fronts, train and export."""
-    from linas.pipeline import DemoConfig, quick_config, run_demo
+    """Every stage: data, LUTs, search, fronts, then a trained, exported, checked model per
+    device (default: the built-in synthetic data, this machine only)."""
     from linas.progress import Reporter
+    from linas.run import build_config, run_demo
 
-    _check_lut_dir(lut_dir)
-    check_strategy(strategy, holdout)
-    cfg = DemoConfig(out=out, lut_dir=lut_dir, seed=seed, encoder_weights=encoder_weights,
-                     strategy=strategy, holdout=holdout, finetune_encoder=finetune_encoder)
-    if quick:
-        cfg = quick_config(cfg)
+    cfg = build_config(config, set_ or [], quick)
     start = time.perf_counter()
-    results = run_demo(cfg, Reporter(quiet))
-    fin = results["final"]
-    typer.echo(f"done in {time.perf_counter() - start:.0f} s: {len(results['devices'])} devices; "
-               f"final {fin['arch']} test mIoU {fin['test_miou']:.3f}, "
-               f"{fin['measured_latency_ms']:.1f} ms/image measured "
-               f"(C3 {'met' if fin['meets_c3'] else 'NOT met'}); see {out / 'report.md'}")
+    results = run_demo(cfg, out, Reporter(quiet), restart)
+    typer.echo(f"done in {time.perf_counter() - start:.0f} s: {len(results['devices'])} "
+               f"device(s); see {out / 'report.md'}")
+    _echo_cards(results)
 
 
 @app.command()
 def search(
     out: Annotated[Path, typer.Option(help="Run directory to write.")],
-    lut_dir: Annotated[Path | None, typer.Option(help="Folder of further device LUTs.")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
-    encoder_weights: Annotated[str, typer.Option()] = "auto",
-    quick: Annotated[bool, typer.Option(help="Tiny smoke-test run.")] = False,
-    quiet: Annotated[bool, typer.Option()] = False,
-    strategy: Annotated[str, typer.Option(help=_STRATEGY_HELP)] = "bilevel",
-    holdout: Annotated[str | None, typer.Option(help=_HOLDOUT_HELP)] = None,
-    train_mode: Annotated[str, typer.Option(
-        help="I2 weight step: soft (baseline) | single-path (one sampled subnet).")] = "soft",
-    path_sampler: Annotated[str, typer.Option(
-        help="single-path sampler: uniform | gumbel (hard sample of the logits).")] = "uniform",
-    calr: Annotated[str, typer.Option(
-        help="I2 complexity-aware LR: none | seed (0.5+0.5*flops/max) | dynas.")] = "none",
-    momentum: Annotated[str, typer.Option(
-        help="I2 optimizer state: shared | seed (3 FLOPs bins) | dynas (per op).")] = "shared",
-    split_layer: Annotated[int, typer.Option(
-        help="dynas momentum: layer (0-4) whose op choice picks the state.")] = 0,
+    config: _Config = None,
+    set_: _Set = None,
+    quick: _Quick = False,
+    quiet: _Quiet = False,
+    restart: _Restart = False,
 ) -> None:
     """Prepare data and LUTs and run the search (checkpointed; rerun to resume)."""
-    from dataclasses import replace
-
-    from linas.pipeline import DemoConfig, quick_config, run_search_stage
     from linas.progress import Reporter
-    from linas.search import SearchConfig
+    from linas.run import build_config, run_search_stage
 
-    _check_lut_dir(lut_dir)
-    check_strategy(strategy, holdout)
-    fair = replace(SearchConfig(), train_mode=train_mode, path_sampler=path_sampler, calr=calr,
-                   momentum=momentum, split_layer=split_layer)
-    cfg = DemoConfig(out=out, lut_dir=lut_dir, seed=seed, encoder_weights=encoder_weights,
-                     strategy=strategy, holdout=holdout, search=fair)
-    res = run_search_stage(quick_config(cfg) if quick else cfg, Reporter(quiet))
-    done = (f"hypernetwork trained on {len(res['search']['train_devices'])} devices"
-            if strategy == "hypernet" else
-            f"argmax architecture {res['search']['argmax_arch']}")
+    cfg = build_config(config, set_ or [], quick)
+    res = run_search_stage(cfg, out, Reporter(quiet), restart)
+    s = res["search"]
+    done = (f"hypernetwork trained on {len(s['train_devices'])} devices"
+            if s["strategy"] == "hypernet" else f"argmax architecture {s['argmax_arch']}")
     typer.echo(f"search done: {done}; next: linas pareto --run {out}")
 
 
 @app.command()
 def pareto(
-    run: Annotated[Path, typer.Option(help="A searched run directory.")],
-    quiet: Annotated[bool, typer.Option()] = False,
-    strategy: Annotated[str | None, typer.Option(
-        help="Candidates: baseline (1,000 sampled, 100 evaluated) | zero-cost (I3: 10,000 "
-             "scored by NEAR + LUT latency, 500 pre-filtered, 100 evaluated). Default: the "
-             "run config's (baseline).")] = None,
+    run: _RunDir,
+    config: _Config = None,
+    set_: _Set = None,
+    quiet: _Quiet = False,
 ) -> None:
-    """Sample, evaluate by weight sharing, and write every device's front and selection.
-
-    A hypernet run (``linas search --strategy hypernet``) sweeps preferences per device instead
-    of sampling candidates.
-    """
-    from linas.pipeline import run_pareto_stage
+    """Evaluate candidates by weight sharing; write every device's front, selection and the
+    fleet plan (only pareto.* and final.* may differ from the search's config)."""
     from linas.progress import Reporter
+    from linas.run import run_pareto_stage
 
-    res = run_pareto_stage(run, Reporter(quiet), strategy)
-    info = res.get("pareto_search", {})
-    if info.get("strategy") == "zero-cost":
-        typer.echo(f"zero-cost: {info['sampled']} scored by {info['proxy']} in "
-                   f"{info['scoring_s']} s, {info['prefiltered']} pre-filtered, "
-                   f"{info['evaluated']} evaluated; proxy vs mIoU Spearman "
-                   f"{info.get('proxy_spearman_rho_evaluated')}")
+    res = run_pareto_stage(run, _stage_config(run, config, set_), Reporter(quiet))
     for name, dev in res["devices"].items():
         sel = dev["selected"]
         typer.echo(f"{name}: front {len(dev['front'])} points, HV {dev['hypervolume']:.4g}; "
                    f"selected {sel['arch']} ({sel['latency_ms']:.3g} ms, mIoU "
                    f"{sel['miou']:.3f}, budget {'met' if sel['meets_budget'] else 'NOT met'})")
+    plan = res["fleet_plan"]
+    typer.echo(f"fleet plan: {plan['n_decoders']} decoder(s) for {len(res['devices'])} devices")
 
 
 @app.command()
 def train(
-    run: Annotated[Path, typer.Option(help="A run directory with fronts.")],
-    device: Annotated[str, typer.Option(help="Device whose selection to train.")] =
-    "local_torch_cpu",
-    quiet: Annotated[bool, typer.Option()] = False,
+    run: _RunDir,
+    device: Annotated[str | None, typer.Option(
+        help="Device whose selection to train (default: every device).")] = None,
+    config: _Config = None,
+    set_: _Set = None,
+    quiet: _Quiet = False,
 ) -> None:
-    """Train, test, export and time the selected architecture of one device."""
-    from linas.pipeline import run_train_stage
+    """Train, test, export and check the selected model of each device (or one)."""
     from linas.progress import Reporter
+    from linas.run import run_train_stage
 
-    fin = run_train_stage(run, device, Reporter(quiet))["final"]
-    typer.echo(f"{fin['arch']}: test mIoU {fin['test_miou']:.3f}, "
-               f"{fin['measured_latency_ms']:.1f} ms/image on this machine; ONNX {fin['onnx']}")
-
-
-def check_strategy(strategy: str, holdout: str | None) -> None:
-    """Validate ``--strategy`` and ``--holdout`` before any work (see linas.hypernet_stage)."""
-    from linas.hypernet_stage import check_strategy as check
-
-    check(strategy, holdout)
+    res = run_train_stage(run, device, _stage_config(run, config, set_), Reporter(quiet))
+    _echo_cards(res, device)
 
 
-def _check_lut_dir(lut_dir: Path | None) -> None:
-    if lut_dir is not None and not lut_dir.is_dir():
-        raise ConfigError(f"--lut-dir {lut_dir}: no such folder; pass a folder of LUT .json files")
+@app.command()
+def export(
+    run: _RunDir,
+    device: Annotated[str | None, typer.Option(help="One device (default: every device).")
+                      ] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="File (.onnx, with --device) or folder to copy the model(s) to.")] = None,
+) -> None:
+    """Write the deployed ONNX model of a device (or of every device)."""
+    from linas.run import run_export
+
+    for path in run_export(run, device, out):
+        typer.echo(str(path))
+
+
+@app.command()
+def report(run: _RunDir) -> None:
+    """Regenerate report.md and the plots from the run directory alone."""
+    from linas.run import run_report
+
+    typer.echo(f"wrote {run_report(run)}")
+
+
+def _stage_config(run: Path, config: Path | None, set_: list[str] | None):  # type: ignore[no-untyped-def]
+    """The config a later stage asks for: the run's stored config (or --config) + --set, or
+    None when neither is given (the stored config as it is)."""
+    if config is None and not set_:
+        return None
+    from linas.config import load_config
+    from linas.run import RunDir
+
+    base = config if config is not None else RunDir(run).config
+    if not base.is_file():
+        RunDir(run).load_config()  # the clear "not a run directory" error
+    return load_config(base, set_ or [])
+
+
+def _echo_cards(results: dict, only: str | None = None) -> None:  # type: ignore[type-arg]
+    for name, card in results.get("deploy", {}).items():
+        if only is not None and name != only:
+            continue
+        measured = card["measured_latency_ms"]
+        how = (f"{measured:.1f} ms measured here" if measured is not None else
+               f"{card['predicted_latency_ms']:.3g} ms predicted (LUT)")
+        typer.echo(f"{name}: {card['arch']} test mIoU {card['test_miou']:.3f}, {how}, budget "
+                   f"{card['budget_ms']:g} ms {'met' if card['meets_budget'] else 'NOT met'}; "
+                   f"{card['onnx']}")
 
 
 @data_app.command("synth")
@@ -201,84 +214,6 @@ def data_synth(
         raise ConfigError(f"--n {n}: need at least one image")
     path = generate_sealer_dataset(out, n, parse_size(size), seed, overwrite=force)
     typer.echo(f"wrote {n} images to {path}")
-
-
-@lut_app.command("measure")
-def lut_measure(
-    out: Annotated[Path, typer.Option(help="LUT file to write (schema v2).")],
-    size: _Size = "128x128",
-    runtime: _Runtime = "torch",
-    device: _Device = "cpu",
-    threads: _Threads = None,
-    warmup: _Warmup = 5,
-    repeat: _Repeat = 30,
-    name: Annotated[str | None, typer.Option(help="Device name recorded in the LUT.")] = None,
-    interactions: Annotated[str, typer.Option(
-        help="Adjacent-layer terms: none | fit (from end-to-end runs) | full (every pair) | "
-             "context (in-graph cost of each candidate, one layer changed at a time).")
-    ] = "none",
-    fit_archs: Annotated[int, typer.Option(help="Architectures timed for --interactions fit.")
-                         ] = 40,
-    quiet: Annotated[bool, typer.Option()] = False,
-) -> None:
-    """Time every decoder candidate (and the fixed part) on this machine in one runtime
-    (torch | onnxruntime | openvino)."""
-    from linas.lutcli import measure_command
-
-    measure_command(out, parse_size(size), runtime, device, threads, warmup, repeat, name, quiet,
-                    interactions, fit_archs)
-
-
-@lut_app.command("validate")
-def lut_validate(
-    lut: Annotated[Path, typer.Option(help="A LUT measured on this machine (schema v2).")],
-    archs: Annotated[int, typer.Option(help="Held-out architectures to time end to end.")] = 50,
-    out: Annotated[Path | None, typer.Option(help="JSON report to write.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the held-out sample.")] = 2000,
-    warmup: Annotated[int | None, typer.Option(help="Default: the LUT's.")] = None,
-    repeat: Annotated[int | None, typer.Option(help="Default: the LUT's.")] = None,
-    quiet: Annotated[bool, typer.Option()] = False,
-) -> None:
-    """Time random extracted architectures end to end in the LUT's runtime and report MAPE,
-    Spearman, Kendall and within-10% of (a) op sum, (b) + fixed part, (c) + interactions."""
-    from linas.lutcli import validate_command
-
-    validate_command(lut, archs, out, seed, warmup, repeat, quiet)
-
-
-@lut_app.command("fingerprint")
-def lut_fingerprint(
-    out: Annotated[Path, typer.Option(help="Fingerprint file to write (JSON).")],
-    size: _Size = "128x128",
-    runtime: _Runtime = "torch",
-    device: _Device = "cpu",
-    threads: _Threads = None,
-    warmup: _Warmup = 5,
-    repeat: _Repeat = 30,
-    name: Annotated[str | None, typer.Option(help="Device name recorded in the file.")] = None,
-) -> None:
-    """Time the 10 reference architectures (decoder only) on this machine, for onboarding
-    with `linas predictor onboard --fingerprint`."""
-    from linas.cli.predictor import fingerprint_command
-
-    fingerprint_command(out, parse_size(size), runtime, device, threads, warmup, repeat, name)
-    typer.echo(f"wrote {out}")
-
-
-@lut_app.command("check")
-def lut_check(
-    paths: Annotated[list[Path], typer.Argument(help="LUT files or folders.")],
-    strict: Annotated[bool, typer.Option(help="Exit 1 on warnings too.")] = False,
-) -> None:
-    """Report missing keys, bad values, high spread, non-monotonic widths, naming issues."""
-    from linas.latency import find_luts
-    from linas.latency.check import check_many, format_findings
-
-    results = check_many(find_luts(list(paths)))
-    typer.echo(format_findings(results, max_per_code=5))
-    severities = {f.severity for fs in results.values() for f in fs}
-    if "error" in severities or (strict and "warning" in severities):
-        raise typer.Exit(1)
 
 
 def entrypoint() -> None:

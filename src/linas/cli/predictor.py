@@ -134,12 +134,3 @@ def _config(rank: int, seed: int) -> PredictorConfig:
         raise ConfigError(f"--rank {rank}: must be >= 1")
     return replace(PredictorConfig(), rank=rank, seed=seed)
 
-
-def fingerprint_command(out: Path, size: tuple[int, int], runtime: str, device: str,
-                        threads: int | None, warmup: int, repeat: int, name: str | None) -> Path:
-    """Deprecated alias of :func:`linas.cli.lut.fingerprint_command` (``linas lut
-    fingerprint`` lives in :mod:`linas.cli.lut`); kept until ``cli/main.py`` mounts
-    ``lut_app``."""
-    from linas.cli.lut import fingerprint_command as measure
-
-    return measure(out, size, runtime, device, threads, warmup, repeat, name)

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from linas.metrics import confusion_matrix, mean_iou, per_class_iou, pixel_accuracy
 from linas.data.features import FeatureSet
+from linas.metrics import confusion_matrix, mean_iou, per_class_iou, pixel_accuracy
 from linas.search.losses import segmentation_ce
 from linas.supernet import SegmentationModel
 

@@ -3,7 +3,8 @@
 Objectives are (latency in ms, minimised; mIoU, maximised). Fronts and indicators are pure
 numpy. The torch-based parts are imported from their modules: zero-cost proxies
 (:mod:`linas.pareto.proxies`: ``get_proxy``, ``proxy_context``, ``PROXIES``), the I3 selection
-(:mod:`linas.pareto.zero_cost`) and the stage (:mod:`linas.pareto.stage`).
+(:mod:`linas.pareto.zero_cost`), the strategies (:mod:`linas.pareto.strategies`) and the fleet
+plan (:mod:`linas.pareto.fleet`).
 """
 
 from linas.pareto.diversity import baseline_eval_subset, diverse_subset

@@ -22,9 +22,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from linas._errors import ConfigError, unknown_name
+from linas.data.features import FeatureSet
 from linas.pareto.diversity import _check_choices
 from linas.pareto.near import near_scores
-from linas.data.features import FeatureSet
 from linas.space import CHOICE_KEYS, LAYERS, NUM_CHOICES, NUM_LAYERS
 from linas.supernet import DecoderHead, DenseNetEncoder, Supernet, build_candidate
 

@@ -1,29 +1,30 @@
-"""The Pareto stage: choose candidates (``baseline`` or I3 ``zero-cost`` strategy), evaluate
-them by weight sharing, build fronts and select per device (SPEC.md section 5)."""
+"""Pareto strategies: which architectures to evaluate (``baseline`` sampling or I3
+``zero-cost``), registered by name, and one device's front and selection (SPEC section 5).
+
+The run layer (:mod:`linas.run.fronts`) evaluates the chosen architectures once by weight
+sharing and calls :func:`device_front` per device."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import spearmanr
 
-from linas._errors import unknown_name
+from linas._registry import Registry
 from linas.latency.model import LUTLatencyModel
 from linas.pareto.front import pareto_front
 from linas.pareto.indicators import hypervolume_2d, reference_point
 from linas.pareto.sampling import baseline_eval_subset, mixed_candidates
 from linas.pareto.selection import budget_share, select_under_budget
-from linas.space import NUM_CHOICES, NUM_LAYERS, Arch
+from linas.space import Arch
 
 if TYPE_CHECKING:  # the proxies import torch and the supernet: only when zero-cost runs
     from linas.data.features import FeatureSet
     from linas.supernet import Supernet
-
-STRATEGIES = ("baseline", "zero-cost")
 
 
 @dataclass(frozen=True)
@@ -47,17 +48,6 @@ class ParetoConfig:
     proxy_batch: int = 1
 
 
-def check_pareto_strategy(name: str) -> str:
-    """``name`` when it is a known Pareto strategy.
-
-    Raises:
-        ConfigError: for an unknown name, listing the strategies and the closest match.
-    """
-    if name not in STRATEGIES:
-        raise unknown_name("pareto strategy", name, STRATEGIES)
-    return name
-
-
 @dataclass
 class Evaluated:
     """Architectures evaluated by weight sharing: choices (N, 5) and their mIoU (N,)."""
@@ -66,29 +56,51 @@ class Evaluated:
     miou: np.ndarray
 
 
-def pick_for_evaluation(logits: np.ndarray, tables: Sequence[np.ndarray], config: ParetoConfig,
-                        latencies: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Sample ``n_candidates`` (random / logit-guided / latency-stratified) and choose
-    ``n_evaluate`` diverse ones to evaluate; returns choices (n_evaluate, 5)."""
-    cands = mixed_candidates(config.n_candidates, config.seed, logits, list(tables))
-    # every device's fastest candidate first, then a spread over all devices' latencies
-    keep = baseline_eval_subset(cands, latencies(cands), config.n_evaluate, config.seed)
-    return cands[np.asarray(keep)]
-
-
-def pick_zero_cost(config: ParetoConfig, net: Supernet, split: FeatureSet, num_classes: int,
-                   latencies: Callable[[np.ndarray], np.ndarray],
-                   ignore_index: int = 255) -> tuple[np.ndarray, dict[str, Any]]:
-    """The I3 selection (:mod:`linas.pareto.zero_cost`) with the configured proxy.
+@dataclass
+class PickContext:
+    """What a Pareto strategy may use to choose the architectures to evaluate.
 
     Args:
-        config: sizes, proxy name, its decoder init and batch, seed.
-        net: the supernet (its decoder is read for ``proxy_init='supernet'``; the encoder is
-            never used: the proxy batch comes from ``split``'s cached features).
-        split: the split the proxy batch is drawn from (cached features).
+        models: every device's latency model, in device order.
+        logits: the bi-level search's architecture logits (5, 21), or None (hypernet run).
+        net: the trained supernet (proxies read its decoder; the encoder is never used).
+        split: cached features of the training split (the proxy batch comes from it).
         num_classes: classes of the task.
-        latencies: LUT latencies (N, D) of choices (N, 5), every device.
         ignore_index: label ignored by gradient proxies.
+    """
+
+    models: list[LUTLatencyModel]
+    logits: np.ndarray | None
+    net: Supernet
+    split: FeatureSet
+    num_classes: int
+    ignore_index: int = 255
+
+    def latencies(self, choices: np.ndarray) -> np.ndarray:
+        """Predicted latencies (N, D) of choices (N, 5) on every device."""
+        return np.stack([m.predict(choices) for m in self.models], axis=1)
+
+
+Picker = Callable[[ParetoConfig, PickContext], tuple[np.ndarray, dict[str, Any]]]
+PARETO_STRATEGIES: Registry[Picker] = Registry("pareto strategy")
+
+
+@PARETO_STRATEGIES.register("baseline")
+def pick_baseline(config: ParetoConfig, ctx: PickContext) -> tuple[np.ndarray, dict[str, Any]]:
+    """Sample ``n_candidates`` (random / logit-guided / latency-stratified) and choose
+    ``n_evaluate`` diverse ones; returns (choices (n_evaluate, 5), info)."""
+    logits = ctx.logits if ctx.logits is not None else np.zeros((5, 21))  # uniform
+    tables = [m.exhaustive() for m in ctx.models]
+    cands = mixed_candidates(config.n_candidates, config.seed, logits, tables)
+    # every device's fastest candidate first, then a spread over all devices' latencies
+    keep = baseline_eval_subset(cands, ctx.latencies(cands), config.n_evaluate, config.seed)
+    return cands[np.asarray(keep)], {"strategy": "baseline", "candidates": config.n_candidates}
+
+
+@PARETO_STRATEGIES.register("zero-cost")
+def pick_zero_cost(config: ParetoConfig, ctx: PickContext) -> tuple[np.ndarray, dict[str, Any]]:
+    """The I3 selection (:mod:`linas.pareto.zero_cost`) with the configured proxy: ``n_sample``
+    scored, ``n_prefilter`` kept by per-device non-dominated rank, ``n_evaluate`` diverse.
 
     Returns:
         ``(choices to evaluate (n_evaluate, 5), info)``; ``info`` records the strategy, sizes,
@@ -102,12 +114,12 @@ def pick_zero_cost(config: ParetoConfig, net: Supernet, split: FeatureSet, num_c
 
     proxy = get_proxy(config.proxy)
     start = time.perf_counter()
-    ctx = proxy_context(split, num_classes, config.seed, config.proxy_batch, config.proxy_init,
-                        net, ignore_index)
-    pick = zero_cost_pick(lambda c: proxy.score(c, ctx), latencies, config.n_sample,
+    pctx = proxy_context(ctx.split, ctx.num_classes, config.seed, config.proxy_batch,
+                         config.proxy_init, ctx.net, ctx.ignore_index)
+    pick = zero_cost_pick(lambda c: proxy.score(c, pctx), ctx.latencies, config.n_sample,
                           config.n_prefilter, config.n_evaluate, config.seed)
     info = {"strategy": "zero-cost", "proxy": config.proxy, "proxy_init": config.proxy_init,
-            "proxy_batch_images": config.proxy_batch, "input_size": list(ctx.input_size),
+            "proxy_batch_images": config.proxy_batch, "input_size": list(pctx.input_size),
             "sampled": int(pick.sampled.shape[0]), "prefiltered": int(pick.prefiltered.shape[0]),
             "prefilter": "per-device non-dominated ranks of (latency, score), best over devices",
             "scoring_s": round(time.perf_counter() - start, 2),
@@ -126,35 +138,14 @@ def finish_search_info(info: dict[str, Any], miou: np.ndarray) -> dict[str, Any]
     return out
 
 
-def exact_latencies(model: LUTLatencyModel) -> np.ndarray:
-    """Latency of all 21**5 architectures in float64, indexed by architecture id.
-
-    :meth:`LUTLatencyModel.exhaustive` is float32 (fast, for sampling); the reported range,
-    reference point and budget share use these float64 values, summed in the order of
-    :meth:`LUTLatencyModel.predict` (5 entries, fixed part, pair terms) so that they equal its
-    predictions bit for bit.
-    """
-    grid = np.zeros((NUM_CHOICES,) * NUM_LAYERS)
-    for i in range(NUM_LAYERS):
-        shape = [1] * NUM_LAYERS
-        shape[i] = NUM_CHOICES
-        grid += model.table[i].reshape(shape)
-    grid += model.fixed
-    if model.pairs is not None:
-        for i in range(NUM_LAYERS - 1):
-            shape = [1] * NUM_LAYERS
-            shape[i], shape[i + 1] = NUM_CHOICES, NUM_CHOICES
-            grid += model.pairs[i].reshape(shape)
-    return grid.reshape(-1)
-
-
-def device_front(evaluated: Evaluated, model: LUTLatencyModel, budget_ms: float,
-                 exhaustive: np.ndarray) -> dict[str, Any]:
+def device_front(evaluated: Evaluated, model: LUTLatencyModel,
+                 budget_ms: float) -> dict[str, Any]:
     """Front, hypervolume and budget-constrained selection of one device.
 
-    ``exhaustive`` is the latency of the whole space (pass :func:`exact_latencies` for exact
-    float64 range, reference point and budget share).
+    The latency range, the hypervolume reference point and the share of the space within
+    budget come from the latency of the whole space (:meth:`LUTLatencyModel.exhaustive`).
     """
+    exhaustive = model.exhaustive()
     lat = model.predict(evaluated.choices)
     acc = evaluated.miou
     idx = pareto_front(lat, acc)

@@ -1,7 +1,9 @@
-"""The run report: ``report.md`` and plots (Pareto front per device, LUT heat maps)."""
+"""The run report: ``report.md`` and plots (Pareto front per device, LUT heat maps, test images
+with ground truth and prediction), regenerated from the run directory alone."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from linas.latency import LUT  # noqa: E402
+from linas._io import write_text_atomic  # noqa: E402
+from linas.latency import LUT, load_lut  # noqa: E402
+from linas.run.rundir import RunDir  # noqa: E402
 from linas.space import CHOICE_KEYS  # noqa: E402
 
 
@@ -50,30 +54,93 @@ def plot_lut(lut: LUT, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(out: Path, results: dict[str, Any], luts: dict[str, LUT]) -> None:
-    """Write plots under ``out/plots`` and ``out/report.md``."""
-    plots = out / "plots"
+def plot_samples(samples: Path, path: Path) -> None:
+    """Test images with ground truth and prediction overlaid (class colours, background
+    left clear), one row per image."""
+    data = np.load(samples)
+    images, masks, pred = data["images"], data["masks"], data["pred"]
+    classes, ignore = [str(c) for c in data["classes"]], int(data["ignore_index"])
+    colours = plt.get_cmap("tab10")(np.arange(max(len(classes), 1)))[:, :3]  # (C, 3)
+    fig, axes = plt.subplots(len(images), 3, figsize=(9, 2.6 * len(images)), squeeze=False)
+    for r, (img, gt, pr) in enumerate(zip(images, masks, pred, strict=True)):
+        for c, (title, lab) in enumerate((("image", None), ("ground truth", gt),
+                                          ("prediction", pr))):
+            ax = axes[r, c]
+            ax.imshow(img if lab is None else _overlay(img, lab, colours, ignore))
+            ax.set_axis_off()
+            if r == 0:
+                ax.set_title(title)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[i]) for i in range(1, len(classes))]
+    fig.legend(handles, classes[1:], loc="lower center", ncol=max(len(classes) - 1, 1))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _overlay(img: np.ndarray, labels: np.ndarray, colours: np.ndarray,
+             ignore: int) -> np.ndarray:
+    out = img.astype(np.float64) / 255.0  # (H, W, 3)
+    show = (labels > 0) & (labels != ignore)
+    lab = np.where(show, labels, 0)
+    out[show] = 0.45 * out[show] + 0.55 * colours[lab[show] % len(colours)]
+    return out
+
+
+def write_report(run_dir: RunDir) -> Path:
+    """Write ``plots/`` and ``report.md`` from ``results.json``, the run's LUTs and the
+    deployment cards; returns the report's path."""
+    results = run_dir.read_results()
+    plots = run_dir.plots
     plots.mkdir(parents=True, exist_ok=True)
-    for name, info in results["devices"].items():
+    for name, info in results.get("devices", {}).items():
         plot_front(name, info, plots / f"pareto_{name}.png")
-        plot_lut(luts[name], plots / f"lut_{name}.png")
-    (out / "report.md").write_text(render_markdown(results))
+        lut_path = run_dir.luts / f"{name}.json"
+        if lut_path.is_file():
+            plot_lut(load_lut(lut_path), plots / f"lut_{name}.png")
+    samples = []
+    for name in results.get("deploy", {}):
+        npz = run_dir.deploy(name) / "samples.npz"
+        if npz.is_file():
+            plot_samples(npz, plots / f"samples_{name}.png")
+            samples.append(name)
+    cards = {}
+    for name in results.get("deploy", {}):
+        card = run_dir.deploy(name) / "card.json"
+        if card.is_file():
+            cards[name] = json.loads(card.read_text())
+    path = run_dir.root / "report.md"
+    write_text_atomic(path, render_markdown(results, cards, samples))
+    return path
 
 
-def render_markdown(results: dict[str, Any]) -> str:
-    """The human-readable summary of ``results.json``."""
-    fin = results["final"]
-    lines = [
-        "# LINAS+ run report", "",
-        f"- search space: {results['search_space_size']:,} architectures; input "
-        f"{results['input_size'][0]}x{results['input_size'][1]}; encoder weights: "
-        f"{results['encoder_weights']}", "",
-        "## Devices", "",
-        "| device | LUT kind | budget ms | front size | hypervolume | HV ref (ms, mIoU) | "
-        "selected | latency ms | mIoU | meets budget | share of space within budget |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, d in results["devices"].items():
+def render_markdown(results: dict[str, Any], cards: dict[str, Any], samples: list[str]) -> str:
+    """The human-readable summary of a run."""
+    size = results.get("input_size", ["?", "?"])
+    lines = ["# LINAS+ run report", "",
+             f"- search space: {results.get('search_space_size', 0):,} architectures; input "
+             f"{size[0]}x{size[1]}; encoder weights: {results.get('encoder_weights')}; seed "
+             f"{results.get('seed')}; config sha256 `{results.get('config_sha256')}`",
+             f"- dataset: {results.get('dataset', {}).get('kind')} at "
+             f"{results.get('dataset', {}).get('root')}, classes "
+             f"{', '.join(results.get('dataset', {}).get('classes', []))}, splits "
+             f"{results.get('dataset', {}).get('splits')}", ""]
+    lines += _fronts_table(results) + _cards_table(cards) + _fleet_lines(results)
+    lines += _warning_lines(results)
+    for name in samples:
+        lines += [f"## Test images: {name}", "", f"![{name}](plots/samples_{name}.png)", ""]
+    lines += ["## Wall time per stage (s)", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in results.get("timings_s", {}).items()]
+    lines += ["", "Plots: `plots/pareto_<device>.png`, `plots/lut_<device>.png`, "
+              "`plots/samples_<device>.png`.", ""]
+    return "\n".join(lines)
+
+
+def _fronts_table(results: dict[str, Any]) -> list[str]:
+    lines = ["## Fronts", "",
+             "| device | LUT kind | budget ms | front size | hypervolume | HV ref (ms, mIoU) | "
+             "selected | latency ms | ws mIoU | meets budget | share of space within budget |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, d in results.get("devices", {}).items():
         s = d["selected"]
         kind = "decoder-only" if d.get("decoder_only") else "end-to-end"
         lines.append(f"| {name} | {kind} | {d['budget_ms']:g} | {len(d['front'])} | "
@@ -81,19 +148,50 @@ def render_markdown(results: dict[str, Any]) -> str:
                      f"{d['hv_reference'][1]:g}) | `{s['arch']}` | {s['latency_ms']:.3f} | "
                      f"{s['miou']:.3f} | {s['meets_budget']} | "
                      f"{d['space_share_within_budget']:.1%} |")
-    lines += ["", "Decoder-only LUTs (the reference tables) time the five decoder ops only, so "
-              "their budget check is decoder-only.", "", "## Final model", "",
-              f"- device: {fin['device']}; architecture `{fin['arch']}`",
-              f"- test mIoU {fin['test_miou']:.3f}; per-class IoU " + ", ".join(
-                  f"{n} {v:.3f}" if v is not None else f"{n} n/a"
-                  for n, v in zip(fin["class_names"], fin["per_class_iou"], strict=True)),
-              f"- measured end-to-end latency {fin['measured_latency_ms']:.2f} ms "
-              f"(+- {fin['measured_latency_std_ms']:.2f}); LUT prediction "
-              f"{fin['predicted_latency_ms']:.2f} ms ({fin['prediction_error_pct']:+.1f}%)",
-              f"- throughput {fin['images_per_16s']:.0f} images / 16 s; C3 (160 ms/image, "
-              f"100 images in 16 s): {'met' if fin['meets_c3'] else 'NOT met'}",
-              f"- ONNX: {fin['onnx']} (max |torch - onnxruntime| = {fin['onnx_max_abs_diff']:.2e})",
-              "", "## Wall time per stage (s)", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in results["timings_s"].items()]
-    lines += ["", "Plots: `plots/pareto_<device>.png`, `plots/lut_<device>.png`.", ""]
-    return "\n".join(lines)
+    return lines + ["", "Decoder-only LUTs (such as the reference tables) time the five decoder "
+                    "ops only, so their latencies and budget check are decoder-only.", ""]
+
+
+def _cards_table(cards: dict[str, Any]) -> list[str]:
+    if not cards:
+        return []
+    lines = ["## Deployed models (one per device)", "",
+             "| device | arch | predicted ms (p95) | measured ms | budget ms | meets budget | "
+             "verdict from | test mIoU | model |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, c in cards.items():
+        measured = "—" if c["measured_latency_ms"] is None else f"{c['measured_latency_ms']:.2f}"
+        lines.append(f"| {name} | `{c['arch']}` | {c['predicted_latency_ms']:.3f} "
+                     f"({c['predicted_p95_ms']:.3f}) | {measured} | {c['budget_ms']:g} | "
+                     f"{'yes' if c['meets_budget'] else '**no**'} | {c['verdict_basis']} | "
+                     f"{c['test_miou']:.3f} | `deploy/{name}/model.onnx` |")
+    return lines + [""]
+
+
+def _fleet_lines(results: dict[str, Any]) -> list[str]:
+    plan = results.get("fleet_plan")
+    if not plan:
+        return []
+    lines = ["## Fleet plan", "",
+             f"{plan['n_decoders']} distinct decoder(s) meet every device's budget: "
+             + ", ".join(f"`{a}`" for a in plan["decoders"]) + ".", "",
+             "| device | planned arch | ws mIoU | own best ws mIoU | mIoU given up |",
+             "|---|---|---|---|---|"]
+    for name, d in plan["devices"].items():
+        if d is None:
+            lines.append(f"| {name} | none meets the budget | | | |")
+        else:
+            lines.append(f"| {name} | `{d['arch']}` | {d['miou']:.3f} | {d['own_best_miou']:.3f}"
+                         f" | {d['miou_given_up']:.3f} |")
+    return lines + ["", f"Method: {plan['method']}.", ""]
+
+
+def _warning_lines(results: dict[str, Any]) -> list[str]:
+    warns = results.get("lut_warnings", {})
+    if not warns:
+        return []
+    lines = ["## LUT check warnings", ""]
+    for name, items in warns.items():
+        lines += [f"- {name}: {w}" for w in items[:5]]
+        if len(items) > 5:
+            lines.append(f"- {name}: ... {len(items) - 5} more (`linas lut check` lists all)")
+    return lines + [""]

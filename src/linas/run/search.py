@@ -1,0 +1,66 @@
+"""The search stage: the configured strategy over every device at once, each device with its
+own budget, seeded from the run's seed, checkpointed in ``RUN/checkpoints``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields, replace
+from typing import Any
+
+from linas.latency import LUTLatencyModel
+from linas.run.prepare import Context
+from linas.run.state import Run
+from linas.search import (
+    BilevelSearch,
+    DeviceTarget,
+    HypernetDevice,
+    HypernetSearch,
+    SearchConfig,
+)
+
+
+def search_config(run: Run) -> SearchConfig:
+    """The plain :class:`SearchConfig` of the run (strategy keys dropped, seed derived)."""
+    names = {f.name for f in fields(SearchConfig)}
+    values = {k: v for k, v in asdict(run.cfg.search).items() if k in names}
+    return replace(SearchConfig(**values), seed=run.seeds["search"])
+
+
+def hypernet_devices(run: Run, ctx: Context) -> list[HypernetDevice]:
+    """Every device of the run as the hypernetwork sees it (config order)."""
+    return [HypernetDevice.from_model(d.name, LUTLatencyModel(ctx.luts[d.name]), d.budget_ms)
+            for d in run.cfg.devices]
+
+
+def run_search(run: Run, ctx: Context) -> Any:
+    """Run (or resume, or load a finished) search; returns its state."""
+    cfg, ckpt = search_config(run), run.dir.checkpoints / "search.pt"
+    ignore = run.results.get("ignore_index", 255)
+    strategy = run.cfg.search.strategy
+    if strategy == "hypernet":
+        every = hypernet_devices(run, ctx)
+        train = [d for d in every if d.name != run.cfg.search.holdout]
+        search: Any = HypernetSearch(ctx.net, train, cfg, run.cfg.hypernet, ignore)
+        state = search.fit(ctx.splits["train"], ctx.splits["arch_val"], ckpt, run.rep,
+                           "searching (hypernetwork)")
+        run.results["search"] = _hypernet_summary(run, cfg, state, every, train)
+        return state
+    devices = [DeviceTarget(d.name, LUTLatencyModel(ctx.luts[d.name]), d.budget_ms)
+               for d in run.cfg.devices]
+    search = BilevelSearch(ctx.net, devices, cfg, ignore)
+    state = search.fit(ctx.splits["train"], ctx.splits["arch_val"], ckpt, run.rep,
+                       "searching (bi-level)")
+    run.results["search"] = {"strategy": "bilevel", "config": asdict(cfg),
+                             "history": state.history, "argmax_arch": str(state.best_arch()),
+                             "devices": {d.name: {"target_ms": d.target_ms} for d in devices}}
+    return state
+
+
+def _hypernet_summary(run: Run, cfg: SearchConfig, state: Any, every: list[HypernetDevice],
+                      train: list[HypernetDevice]) -> dict[str, Any]:
+    holdout = run.cfg.search.holdout
+    return {"strategy": "hypernet", "config": asdict(cfg), "hypernet": asdict(run.cfg.hypernet),
+            "history": state.history, "holdout": holdout,
+            "train_devices": [d.name for d in train],
+            "devices": {d.name: {"target_ms": d.budget_ms, "zero_shot": d.name == holdout,
+                                 "budget_feasible": d.budget_feasible,
+                                 "embedding": state.embedder(d.raw).tolist()} for d in every}}
