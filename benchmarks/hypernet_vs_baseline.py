@@ -17,9 +17,13 @@ at tau 1), ``argmax_only`` (the argmax architectures alone) and ``pooled_hv`` (e
 front over every architecture generated for any device; no extra evaluation, they share the
 supernet).
 
-Devices: this machine's LUT (measured at ``--size``) plus the six reference LUTs. Fronts use
-each device's fixed hypervolume reference point (its maximum LUT latency, mIoU 0), so the
-hypervolumes of one device compare across variants.
+Devices: this machine's LUT (``this-cpu``, measured at ``--size``) plus the six reference
+LUTs, every device with the 160 ms budget. Fronts use each device's fixed hypervolume reference
+point (its maximum LUT latency, mIoU 0), so the hypervolumes of one device compare across
+variants. The reference LUTs were measured at 128x128 and the run layer refuses a LUT of
+another input size, so a LUT that does not match ``--size`` is read as it is (its 128x128
+latencies, as this benchmark always used them) instead of through ``linas.run.prepare``; see
+:func:`prepare_run`.
 
 Usage (about 10-20 CPU minutes on 2 cores at the defaults)::
 
@@ -41,19 +45,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from linas.latency import LUTLatencyModel
-from linas.pareto.stage import Evaluated, device_front
-from linas.pipeline import (
-    Context,
-    DemoConfig,
-    Run,
-    prepare,
-    run_fronts,
-    run_search,
-    start_run,
-)
+from linas.config import BUDGET_MS, RunConfig, load_config
+from linas.latency import find_luts, load_lut
+from linas.pareto.strategies import Evaluated, device_front
 from linas.progress import Reporter
-from linas.search import HypernetConfig, SearchConfig
+from linas.run import Context, Run, RunDir, open_run, prepare
+from linas.run.fronts import run_fronts
+from linas.run.search import run_search, search_config
 from linas.space import Arch
 from linas.supernet import Supernet
 
@@ -73,62 +71,95 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--holdout", default="raspberrypi5")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lut-dir", type=Path, default=REFERENCE_LUTS)
+    p.add_argument("--restart", action="store_true",
+                   help="Start --work over when it holds a run under other settings.")
     return p.parse_args()
 
 
-def base_config(args: argparse.Namespace) -> DemoConfig:
-    search = SearchConfig(warmup_epochs=args.warmup_epochs, search_epochs=args.search_epochs,
-                          soft_epochs=1, batch_size=16, seed=args.seed)
-    return DemoConfig(out=args.work, lut_dir=args.lut_dir, seed=args.seed,
-                      n_images=args.n_images, size=(args.size, args.size),
-                      encoder_weights="random", lut_warmup=2, lut_repeat=5, search=search,
-                      hypernet=HypernetConfig())
+def base_config(args: argparse.Namespace) -> RunConfig:
+    """This machine (measured with 2 warm-ups and 5 repeats per LUT entry) plus every LUT of
+    ``--lut-dir``, the bi-level search and default hypernetwork and Pareto settings."""
+    paths = find_luts([args.lut_dir])
+    if not paths:
+        raise SystemExit(f"--lut-dir {args.lut_dir}: holds no .json LUT files")
+    devices: list[dict[str, Any]] = [{"name": "this-cpu", "budget_ms": BUDGET_MS,
+                                      "measure": {"warmup": 2, "repeat": 5}}]
+    devices += [{"name": load_lut(p).name, "budget_ms": BUDGET_MS, "lut": str(p.resolve())}
+                for p in paths]
+    return load_config(None, [
+        f"seed={args.seed}", f"data.n_images={args.n_images}",
+        f"data.size=[{args.size}, {args.size}]", "encoder.weights=random",
+        f"search.warmup_epochs={args.warmup_epochs}",
+        f"search.search_epochs={args.search_epochs}", "search.soft_epochs=1",
+        "search.batch_size=16", "devices=" + json.dumps(devices)])
 
 
-def run_variant(base: Run, ctx: Context, name: str, luts: list[str],
-                **changes: Any) -> dict[str, Any]:
-    """One search + fronts from a fresh, identically initialised decoder."""
-    cfg = replace(base.cfg, out=base.cfg.out / name, **changes)
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    run = Run(cfg, base.rep, results={k: base.results[k] for k in
-                                       ("num_classes", "ignore_index", "dataset")})
+def prepare_run(cfg: RunConfig, out: Path, rep: Reporter, restart: bool) -> tuple[Run, Context]:
+    """``linas.run.prepare`` (data, encoder features, the LUTs at the run size) with the
+    LUT files of another input size read as they are, in config order.
+
+    The run layer refuses such a LUT (latency does not scale across input sizes); the
+    reference LUTs are 128x128 while this benchmark runs smaller, and it has always used their
+    128x128 latencies, so they are kept (neither copied into the run nor checked by
+    ``linas lut check``)."""
+    run = Run.start(cfg, open_run(out, cfg, restart), rep)
+    other = {d.name: load_lut(str(d.lut)) for d in cfg.devices if d.lut is not None}
+    other = {k: v for k, v in other.items() if tuple(v.input_size) != run.size}
+    run.cfg = replace(cfg, devices=tuple(d for d in cfg.devices if d.name not in other))
+    try:
+        ctx = prepare(run)
+    finally:
+        run.cfg = cfg
+    luts = {**ctx.luts, **other}
+    ctx.luts = {d.name: luts[d.name] for d in cfg.devices}
+    return run, ctx
+
+
+def run_variant(base: Run, ctx: Context, name: str, devices: list[str],
+                **search: Any) -> dict[str, Any]:
+    """One search + fronts from a fresh, identically initialised decoder (``search``: changes
+    to the search section, e.g. ``strategy``, ``holdout``)."""
+    cfg = replace(base.cfg, devices=tuple(base.cfg.device(d) for d in devices),
+                  search=replace(base.cfg.search, **search))
+    run_dir = RunDir(base.dir.root / name)
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    run = Run(cfg, run_dir, base.rep, base.size, base.seeds,
+              results={k: base.results[k] for k in ("num_classes", "ignore_index", "dataset")})
     torch.manual_seed(cfg.seed)  # the same decoder initialisation in every variant
     net = Supernet(ctx.net.num_classes, ctx.net.encoder)
-    vctx = Context(net, ctx.splits, {k: ctx.luts[k] for k in luts})
+    vctx = Context(net, ctx.splits, {k: ctx.luts[k] for k in devices})
     start = time.perf_counter()
-    state = run_search(run, net, ctx.splits, vctx.luts)
+    state = run_search(run, vctx)
     search_s = time.perf_counter() - start
-    devices = run_fronts(run, vctx, state)
+    fronts = run_fronts(run, vctx, state)
     pareto_s = time.perf_counter() - start - search_s
-    evaluated = json.loads((cfg.out / "pareto.json").read_text())["evaluated"]
+    evaluated = json.loads(run.dir.pareto.read_text())["evaluated"]
     out = {"search_s": round(search_s, 1), "pareto_s": round(pareto_s, 1),
            "n_evaluated": len(evaluated),
-           "devices": {k: summary(v) for k, v in devices.items()}}
-    if cfg.strategy == "hypernet":
-        out["pooled_hv"] = pooled(evaluated, vctx, cfg.budget_ms)
-        run = replace(run, cfg=replace(cfg, out=cfg.out / "argmax_only",
-                                       hypernet=replace(cfg.hypernet, sweep_samples=ARGMAX_ONLY)))
-        run.cfg.out.mkdir(exist_ok=True)
+           "devices": {k: summary(v) for k, v in fronts.items()}}
+    if cfg.search.strategy == "hypernet":
+        out["pooled_hv"] = pooled(evaluated, vctx, cfg)
+        run = replace(run, cfg=replace(cfg, hypernet=replace(cfg.hypernet,
+                                                             sweep_samples=ARGMAX_ONLY)),
+                      dir=RunDir(run.dir.root / "argmax_only"))
+        run.dir.root.mkdir(exist_ok=True)
         sampled = run_fronts(run, vctx, state)
         out["argmax_only"] = {"sweep_samples": ARGMAX_ONLY, "n_evaluated": len(json.loads(
-            (run.cfg.out / "pareto.json").read_text())["evaluated"]),
+            run.dir.pareto.read_text())["evaluated"]),
             "devices": {k: summary(v) for k, v in sampled.items()}}
-    shutil.rmtree(cfg.out / "checkpoints", ignore_errors=True)  # ~2 GB each
+    shutil.rmtree(run_dir.checkpoints, ignore_errors=True)  # ~2 GB each
     del net, state
     gc.collect()
     return out
 
 
-def pooled(evaluated: list[dict[str, Any]], ctx: Context, budget_ms: float) -> dict[str, float]:
+def pooled(evaluated: list[dict[str, Any]], ctx: Context, cfg: RunConfig) -> dict[str, float]:
     """Each device's hypervolume over every architecture the hypernet generated for any
     device (the evaluations are shared, so this costs no further evaluation)."""
     choices = np.asarray([Arch.parse(e["arch"]).choices for e in evaluated], dtype=np.int64)
     ev = Evaluated(choices, np.asarray([e["miou"] for e in evaluated]))
-    out = {}
-    for name, lut in ctx.luts.items():
-        model = LUTLatencyModel(lut)
-        out[name] = device_front(ev, model, budget_ms, model.exhaustive())["hypervolume"]
-    return out
+    return {name: device_front(ev, model, cfg.device(name).budget_ms)["hypervolume"]
+            for name, model in ctx.models.items()}
 
 
 def summary(dev: dict[str, Any]) -> dict[str, Any]:
@@ -166,12 +197,12 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(2)
     start = time.perf_counter()
-    base = start_run(base_config(args), Reporter(quiet=True))
-    ctx = prepare(base)
-    prep_s = time.perf_counter() - start
-    names = list(ctx.luts)
+    cfg = base_config(args)
+    names = [d.name for d in cfg.devices]
     if args.holdout not in names:
         raise SystemExit(f"--holdout {args.holdout}: not a device; devices: {', '.join(names)}")
+    base, ctx = prepare_run(cfg, args.work, Reporter(quiet=True), args.restart)
+    prep_s = time.perf_counter() - start
     variants = {
         "baseline": run_variant(base, ctx, "baseline", names),
         "hypernet": run_variant(base, ctx, "hypernet", names, strategy="hypernet"),
@@ -181,11 +212,13 @@ def main() -> None:
     }
     result = {
         "settings": {"size": args.size, "n_images": args.n_images, "seed": args.seed,
+                     "stage_seeds": base.seeds,
                      "splits": base.results["dataset"]["splits"],
                      "encoder_weights": base.results["encoder_weights"],
-                     "search": asdict(base.cfg.search), "hypernet": asdict(base.cfg.hypernet),
-                     "pareto_baseline": asdict(base.cfg.pareto), "budget_ms": base.cfg.budget_ms,
-                     "devices": names, "holdout": args.holdout, "torch_threads": 2},
+                     "search": asdict(search_config(base)), "hypernet": asdict(cfg.hypernet),
+                     "pareto_baseline": {**asdict(cfg.pareto), "seed": base.seeds["pareto"]},
+                     "budget_ms": BUDGET_MS, "devices": names, "holdout": args.holdout,
+                     "torch_threads": 2},
         **compare(variants, args.holdout),
         "variants": variants,
         "prepare_s": round(prep_s, 1), "total_s": round(time.perf_counter() - start, 1),

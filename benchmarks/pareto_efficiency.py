@@ -13,7 +13,13 @@ On a supernet trained by the pipeline's search stage (small setting, stated in t
 * Spearman rho of every proxy against weight-sharing mIoU on the random reference archs.
 
 The trained supernet, the evaluations and proxy scores are cached under ``--cache``
-(git-ignored), so a rerun only redoes what is missing.
+(git-ignored), in a folder keyed by the run config's hash (another setting never reuses them),
+so a rerun only redoes what is missing.
+
+Devices: this machine (``this-cpu``, measured at ``--size``) plus every reference LUT. Those
+were measured at 128x128 and the run layer refuses a LUT of another input size, so a LUT that
+does not match ``--size`` is read as it is (its 128x128 latencies, as this benchmark always
+used them) instead of through ``linas.run.prepare``; see :func:`prepare_run`.
 
     flock /tmp/linas-cpu.lock .venv/bin/python benchmarks/pareto_efficiency.py \
         --out benchmarks/results/pareto_efficiency.json
@@ -31,7 +37,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from linas.latency import LUTLatencyModel
+from linas.config import RunConfig, load_config
+from linas.latency import LUTLatencyModel, find_luts, load_lut
 from linas.pareto import (
     baseline_eval_subset,
     hypervolume_trace,
@@ -41,23 +48,50 @@ from linas.pareto import (
     zero_cost_pick,
 )
 from linas.pareto.proxies import PROXIES, get_proxy, proxy_context
-from linas.pareto.stage import exact_latencies
-from linas.pipeline import DemoConfig, resume_searched, run_search_stage
 from linas.progress import Reporter
-from linas.search import SearchConfig, evaluate_choices
+from linas.run import Context, Run, open_run, prepare
+from linas.run.search import run_search
+from linas.search import evaluate_choices
 from linas.space import choices_to_ids, ids_to_choices
 
 LUT_DIR = Path(__file__).resolve().parents[2] / "shared/reference-luts"
 KS = (10, 25, 50, 100, 200, 500, 1000)
 
 
-def supernet_config(args: argparse.Namespace) -> DemoConfig:
-    """The small training setting (recorded in the output)."""
-    search = replace(SearchConfig(), warmup_epochs=args.warmup_epochs,
-                     search_epochs=args.search_epochs, soft_epochs=1, batch_size=16)
-    return DemoConfig(out=args.cache / "run", lut_dir=LUT_DIR if LUT_DIR.is_dir() else None,
-                      seed=0, n_images=args.n_images, size=(args.size, args.size),
-                      encoder_weights="auto", lut_warmup=1, lut_repeat=5, search=search)
+def supernet_config(args: argparse.Namespace) -> RunConfig:
+    """The small training setting (recorded in the output): this machine measured with 1
+    warm-up and 5 repeats per LUT entry, plus every reference LUT."""
+    devices: list[dict[str, Any]] = [{"name": "this-cpu",
+                                      "measure": {"warmup": 1, "repeat": 5}}]
+    if LUT_DIR.is_dir():
+        devices += [{"name": load_lut(p).name, "lut": str(p.resolve())}
+                    for p in find_luts([LUT_DIR])]
+    return load_config(None, [
+        "seed=0", f"data.n_images={args.n_images}", f"data.size=[{args.size}, {args.size}]",
+        "encoder.weights=auto", f"search.warmup_epochs={args.warmup_epochs}",
+        f"search.search_epochs={args.search_epochs}", "search.soft_epochs=1",
+        "search.batch_size=16", "devices=" + json.dumps(devices)])
+
+
+def prepare_run(cfg: RunConfig, out: Path, rep: Reporter) -> tuple[Run, Context]:
+    """``linas.run.prepare`` (data, encoder features, the LUTs at the run size) with the
+    LUT files of another input size read as they are, in config order.
+
+    The run layer refuses such a LUT (latency does not scale across input sizes); the
+    reference LUTs are 128x128 while this benchmark runs smaller, and it has always used their
+    128x128 latencies, so they are kept (neither copied into the run nor checked by
+    ``linas lut check``)."""
+    run = Run.start(cfg, open_run(out, cfg), rep)
+    other = {d.name: load_lut(str(d.lut)) for d in cfg.devices if d.lut is not None}
+    other = {k: v for k, v in other.items() if tuple(v.input_size) != run.size}
+    run.cfg = replace(cfg, devices=tuple(d for d in cfg.devices if d.name not in other))
+    try:
+        ctx = prepare(run)
+    finally:
+        run.cfg = cfg
+    luts = {**ctx.luts, **other}
+    ctx.luts = {d.name: luts[d.name] for d in cfg.devices}
+    return run, ctx
 
 
 class EvalCache:
@@ -205,14 +239,16 @@ def main() -> None:
     parser.add_argument("--grad-archs", type=int, default=200)
     parser.add_argument("--n-sample", type=int, default=10_000, help="zero-cost sample size")
     args = parser.parse_args()
-    args.cache.mkdir(parents=True, exist_ok=True)
     cfg = supernet_config(args)
+    args.cache = args.cache / cfg.sha256()[:12]  # evaluations belong to this run's supernet
+    args.cache.mkdir(parents=True, exist_ok=True)
     rep = Reporter(quiet=True)
-    if not (cfg.out / "config.json").is_file():
-        run_search_stage(cfg, rep)
-    run, ctx, state = resume_searched(cfg.out, rep)
-    models = {name: LUTLatencyModel(lut) for name, lut in ctx.luts.items()}
-    refs = {d: reference_point(float(exact_latencies(m).max())) for d, m in models.items()}
+    run, ctx = prepare_run(cfg, args.cache / "run", rep)
+    with run.stage("search"):  # trains (or resumes, or loads) the checkpointed search
+        state = run_search(run, ctx)
+    run.save()
+    models = ctx.models
+    refs = {d: reference_point(float(m.exhaustive().max())) for d, m in models.items()}
     cache = EvalCache(args.cache / "evals.json", run, ctx)
     ref_choices = sample_random(args.reference, seed=12345)
     ref_miou = cache(ref_choices)
