@@ -23,7 +23,7 @@ point (its maximum LUT latency, mIoU 0), so the hypervolumes of one device compa
 variants. The reference LUTs were measured at 128x128 and the run layer refuses a LUT of
 another input size, so a LUT that does not match ``--size`` is read as it is (its 128x128
 latencies, as this benchmark always used them) instead of through ``linas.run.prepare``; see
-:func:`prepare_run`.
+``benchmarks/_shared.py``.
 
 Usage (about 10-20 CPU minutes on 2 cores at the defaults)::
 
@@ -44,12 +44,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from _shared import prepare_run  # benchmarks/_shared.py (the script's folder is on sys.path)
 
 from linas.config import BUDGET_MS, RunConfig, load_config
 from linas.latency import find_luts, load_lut
 from linas.pareto.strategies import Evaluated, device_front
 from linas.progress import Reporter
-from linas.run import Context, Run, RunDir, open_run, prepare
+from linas.run import Context, Run, RunDir
 from linas.run.fronts import run_fronts
 from linas.run.search import run_search, search_config
 from linas.space import Arch
@@ -92,27 +93,6 @@ def base_config(args: argparse.Namespace) -> RunConfig:
         f"search.warmup_epochs={args.warmup_epochs}",
         f"search.search_epochs={args.search_epochs}", "search.soft_epochs=1",
         "search.batch_size=16", "devices=" + json.dumps(devices)])
-
-
-def prepare_run(cfg: RunConfig, out: Path, rep: Reporter, restart: bool) -> tuple[Run, Context]:
-    """``linas.run.prepare`` (data, encoder features, the LUTs at the run size) with the
-    LUT files of another input size read as they are, in config order.
-
-    The run layer refuses such a LUT (latency does not scale across input sizes); the
-    reference LUTs are 128x128 while this benchmark runs smaller, and it has always used their
-    128x128 latencies, so they are kept (neither copied into the run nor checked by
-    ``linas lut check``)."""
-    run = Run.start(cfg, open_run(out, cfg, restart), rep)
-    other = {d.name: load_lut(str(d.lut)) for d in cfg.devices if d.lut is not None}
-    other = {k: v for k, v in other.items() if tuple(v.input_size) != run.size}
-    run.cfg = replace(cfg, devices=tuple(d for d in cfg.devices if d.name not in other))
-    try:
-        ctx = prepare(run)
-    finally:
-        run.cfg = cfg
-    luts = {**ctx.luts, **other}
-    ctx.luts = {d.name: luts[d.name] for d in cfg.devices}
-    return run, ctx
 
 
 def run_variant(base: Run, ctx: Context, name: str, devices: list[str],

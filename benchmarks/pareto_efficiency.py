@@ -19,7 +19,7 @@ so a rerun only redoes what is missing.
 Devices: this machine (``this-cpu``, measured at ``--size``) plus every reference LUT. Those
 were measured at 128x128 and the run layer refuses a LUT of another input size, so a LUT that
 does not match ``--size`` is read as it is (its 128x128 latencies, as this benchmark always
-used them) instead of through ``linas.run.prepare``; see :func:`prepare_run`.
+used them) instead of through ``linas.run.prepare``; see ``benchmarks/_shared.py``.
 
     flock /tmp/linas-cpu.lock .venv/bin/python benchmarks/pareto_efficiency.py \
         --out benchmarks/results/pareto_efficiency.json
@@ -30,11 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _shared import prepare_run  # benchmarks/_shared.py (the script's folder is on sys.path)
 from scipy.stats import spearmanr
 
 from linas.config import RunConfig, load_config
@@ -49,7 +49,6 @@ from linas.pareto import (
 )
 from linas.pareto.proxies import PROXIES, get_proxy, proxy_context
 from linas.progress import Reporter
-from linas.run import Context, Run, open_run, prepare
 from linas.run.search import run_search
 from linas.search import evaluate_choices
 from linas.space import choices_to_ids, ids_to_choices
@@ -71,27 +70,6 @@ def supernet_config(args: argparse.Namespace) -> RunConfig:
         "encoder.weights=auto", f"search.warmup_epochs={args.warmup_epochs}",
         f"search.search_epochs={args.search_epochs}", "search.soft_epochs=1",
         "search.batch_size=16", "devices=" + json.dumps(devices)])
-
-
-def prepare_run(cfg: RunConfig, out: Path, rep: Reporter) -> tuple[Run, Context]:
-    """``linas.run.prepare`` (data, encoder features, the LUTs at the run size) with the
-    LUT files of another input size read as they are, in config order.
-
-    The run layer refuses such a LUT (latency does not scale across input sizes); the
-    reference LUTs are 128x128 while this benchmark runs smaller, and it has always used their
-    128x128 latencies, so they are kept (neither copied into the run nor checked by
-    ``linas lut check``)."""
-    run = Run.start(cfg, open_run(out, cfg), rep)
-    other = {d.name: load_lut(str(d.lut)) for d in cfg.devices if d.lut is not None}
-    other = {k: v for k, v in other.items() if tuple(v.input_size) != run.size}
-    run.cfg = replace(cfg, devices=tuple(d for d in cfg.devices if d.name not in other))
-    try:
-        ctx = prepare(run)
-    finally:
-        run.cfg = cfg
-    luts = {**ctx.luts, **other}
-    ctx.luts = {d.name: luts[d.name] for d in cfg.devices}
-    return run, ctx
 
 
 class EvalCache:

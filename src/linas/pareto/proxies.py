@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from linas._errors import ConfigError, unknown_name
+from linas._registry import Registry
 from linas.data.features import FeatureSet
 from linas.pareto.diversity import _check_choices
 from linas.pareto.near import near_scores
@@ -140,7 +141,7 @@ def proxy_context(split: FeatureSet, num_classes: int, seed: int, batch_size: in
     """
     if split.feats is None:
         raise ConfigError("proxies need cached encoder features; freeze the encoder and use "
-                          "linas.search.cache_features")
+                          "linas.data.cache_features")
     if not 1 <= batch_size <= len(split):
         raise ConfigError(f"proxy batch_size={batch_size} must be in 1..{len(split)} (split size)")
     if init not in PROXY_INITS:
@@ -186,7 +187,7 @@ class Proxy(ABC):
         """Scores (N,) of checked int64 choices (N, 5); decoder modules are in eval mode."""
 
 
-PROXIES: dict[str, type[Proxy]] = {}
+PROXIES: Registry[type[Proxy]] = Registry("proxy")
 
 
 def register_proxy(name: str) -> Callable[[type[Proxy]], type[Proxy]]:
@@ -194,7 +195,7 @@ def register_proxy(name: str) -> Callable[[type[Proxy]], type[Proxy]]:
 
     def add(cls: type[Proxy]) -> type[Proxy]:
         cls.name = name
-        PROXIES[name] = cls
+        PROXIES.add(name, cls)
         return cls
 
     return add
@@ -206,9 +207,7 @@ def get_proxy(name: str, **kwargs: object) -> Proxy:
     Raises:
         ConfigError: for an unknown name, listing the registered ones and the closest match.
     """
-    if name not in PROXIES:
-        raise unknown_name("proxy", name, PROXIES)
-    return PROXIES[name](**kwargs)  # type: ignore[arg-type]
+    return PROXIES.get(name)(**kwargs)  # type: ignore[arg-type]
 
 
 @register_proxy("near")

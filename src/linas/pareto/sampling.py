@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from linas._errors import ConfigError, unknown_name
+from linas._errors import ConfigError
+from linas._registry import Registry
 from linas.pareto.diversity import baseline_eval_subset, diverse_subset
 from linas.space import NUM_CHOICES, NUM_LAYERS, choices_to_ids, ids_to_choices
 
@@ -37,17 +38,12 @@ _MAX_ROUNDS = 64  # de-duplication rounds before giving up (only peaked logits g
 
 Sampler = Callable[..., np.ndarray]
 LatencyTables = np.ndarray | Sequence[np.ndarray] | Mapping[str, np.ndarray]
-SAMPLERS: dict[str, Sampler] = {}
+SAMPLERS: Registry[Sampler] = Registry("sampler")
 
 
 def register_sampler(name: str) -> Callable[[Sampler], Sampler]:
     """Decorator registering a sampler under ``name`` (``get_sampler`` finds it)."""
-
-    def add(fn: Sampler) -> Sampler:
-        SAMPLERS[name] = fn
-        return fn
-
-    return add
+    return SAMPLERS.register(name)
 
 
 def get_sampler(name: str) -> Sampler:
@@ -56,9 +52,7 @@ def get_sampler(name: str) -> Sampler:
     Raises:
         ConfigError: for an unknown name, listing the registered ones and the closest match.
     """
-    if name not in SAMPLERS:
-        raise unknown_name("sampler", name, SAMPLERS)
-    return SAMPLERS[name]
+    return SAMPLERS.get(name)
 
 
 def sample(name: str, n: int, seed: int, **kwargs: Any) -> np.ndarray:
