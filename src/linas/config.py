@@ -501,7 +501,7 @@ def _plain(obj: Any) -> Any:
 def to_yaml(cfg: RunConfig) -> str:
     """The resolved config as YAML (the format of ``RUN/config.yaml``)."""
     head = "# resolved LINAS+ run config (every default filled in); rerun with --config this file\n"
-    return head + yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=None)
+    return head + yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=False)
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
