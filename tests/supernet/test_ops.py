@@ -21,7 +21,7 @@ def test_candidate_shape_and_backward(key):
     assert all(p.grad is not None for p in cand.parameters())
 
 
-@pytest.mark.parametrize("op", list(OP_BUILDERS))
+@pytest.mark.parametrize("op", OP_BUILDERS.names())
 def test_op_exports_to_onnx_and_matches(op, tmp_path):
     torch.manual_seed(0)
     cand = build_candidate(f"{op}_w75", 8, 8).eval()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from linas._errors import unknown_name
+from linas._registry import Registry
 from linas.space import OPS, parse_choice
 
 
@@ -58,23 +58,17 @@ class EdgeConv(nn.Module):
         return self.conv(torch.cat([x, edges], dim=1))  # (B, C_out, 2H, 2W)
 
 
-OP_BUILDERS: dict[str, Callable[[int, int], nn.Module]] = {
-    "Conv3x3": conv_op(3),
-    "Conv5x5": conv_op(5),
-    "Conv7x7": conv_op(7),
-    "DWSep3x3": dwsep_op(3),
-    "DWSep5x5": dwsep_op(5),
-    "EdgeConv": EdgeConv,
-    "DilatedDWSep": dwsep_op(3, dilation=2),
-}
-assert tuple(OP_BUILDERS) == OPS, "op registry must follow linas.space.OPS order"
+OP_BUILDERS: Registry[Callable[[int, int], nn.Module]] = Registry("op")
+for _name, _build in (("Conv3x3", conv_op(3)), ("Conv5x5", conv_op(5)), ("Conv7x7", conv_op(7)),
+                      ("DWSep3x3", dwsep_op(3)), ("DWSep5x5", dwsep_op(5)),
+                      ("EdgeConv", EdgeConv), ("DilatedDWSep", dwsep_op(3, dilation=2))):
+    OP_BUILDERS.add(_name, _build)
+assert tuple(OP_BUILDERS.names()) == OPS, "op registry must follow linas.space.OPS order"
 
 
 def build_op(op: str, c_in: int, c_out: int) -> nn.Module:
     """Build the bare op ``op`` (no BN/ReLU/projection); unknown names list the menu."""
-    if op not in OP_BUILDERS:
-        raise unknown_name("op", op, OP_BUILDERS)
-    return OP_BUILDERS[op](c_in, c_out)
+    return OP_BUILDERS.get(op)(c_in, c_out)
 
 
 class Candidate(nn.Module):
