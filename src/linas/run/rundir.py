@@ -15,8 +15,12 @@ Layout::
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,7 @@ from linas.config import RunConfig, config_diff, load_config, read_mapping, to_y
 
 CONFIG_FILE = "config.yaml"
 # What a run writes (and so what --restart may delete); data/ only via the synthetic check.
+LOCK_FILE = ".lock"
 ARTEFACTS = ("config.yaml", "results.json", "pareto.json", "report.md", "plots", "luts",
              "checkpoints", "deploy")
 # Sections a later stage command may change on a finished search: they act after the search.
@@ -99,6 +104,43 @@ class RunDir:
 
     def write_config(self, cfg: RunConfig) -> None:
         write_text_atomic(self.config, to_yaml(cfg))
+
+
+@contextmanager
+def run_lock(root: Path, info: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the run directory's writer lock (an advisory ``flock`` on ``RUN/.lock`` holding the
+    holder's pid) for the block: one run directory, one writer.
+
+    The kernel drops the lock when its holder dies, so a lock left by a crash is simply taken
+    over (with a message naming the dead pid).
+
+    Raises:
+        ConfigError: another live process holds the lock, or ``root`` is a file.
+    """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--out {root}: is a file, not a folder; pass a folder")
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise ConfigError(f"run directory {root} is in use by another linas process (pid "
+                              f"{holder}); wait for it to finish, or pass another --out"
+                              ) from None
+        old = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if old.isdigit() and int(old) != os.getpid() and info is not None:
+            info(f"run directory {root}: took over the lock of pid {old}, which is no longer "
+                 "running (an interrupted run)")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing releases the flock
 
 
 def open_run(root: Path, cfg: RunConfig, restart: bool = False) -> RunDir:

@@ -14,7 +14,7 @@ from linas.progress import Reporter
 from linas.run.final import run_final
 from linas.run.fronts import run_fronts
 from linas.run.prepare import Context, prepare
-from linas.run.rundir import LATER_STAGE, RunDir, open_run, refuse_changes
+from linas.run.rundir import LATER_STAGE, RunDir, open_run, refuse_changes, run_lock
 from linas.run.search import run_search
 from linas.run.state import Run
 
@@ -22,7 +22,12 @@ from linas.run.state import Run
 def run_demo(cfg: RunConfig, out: Path, reporter: Reporter | None = None,
              restart: bool = False) -> dict[str, Any]:
     """Every stage: data, features, LUTs, search, fronts, a model per device, report."""
-    run = Run.start(cfg, open_run(out, cfg, restart), reporter)
+    rep = reporter or Reporter()
+    with run_lock(out, rep.warn):
+        return _demo(Run.start(cfg, open_run(out, cfg, restart), rep))
+
+
+def _demo(run: Run) -> dict[str, Any]:
     ctx = prepare(run)
     with run.stage("search"):
         state = run_search(run, ctx)
@@ -38,12 +43,14 @@ def run_demo(cfg: RunConfig, out: Path, reporter: Reporter | None = None,
 def run_search_stage(cfg: RunConfig, out: Path, reporter: Reporter | None = None,
                      restart: bool = False) -> dict[str, Any]:
     """``linas search``: prepare and search, checkpointing into ``out``."""
-    run = Run.start(cfg, open_run(out, cfg, restart), reporter)
-    ctx = prepare(run)
-    with run.stage("search"):
-        run_search(run, ctx)
-    run.save()
-    return run.results
+    rep = reporter or Reporter()
+    with run_lock(out, rep.warn):
+        run = Run.start(cfg, open_run(out, cfg, restart), rep)
+        ctx = prepare(run)
+        with run.stage("search"):
+            run_search(run, ctx)
+        run.save()
+        return run.results
 
 
 def resume(out: Path, stage: str, overrides: RunConfig | None,
@@ -67,25 +74,29 @@ def resume(out: Path, stage: str, overrides: RunConfig | None,
 def run_pareto_stage(out: Path, cfg: RunConfig | None = None,
                      reporter: Reporter | None = None) -> dict[str, Any]:
     """``linas pareto``: fronts per device and the fleet plan from a searched run."""
-    run, ctx, state = resume(out, "pareto", cfg, reporter)
-    with run.stage("pareto"):
-        run.results["devices"] = run_fronts(run, ctx, state)
-    run.save()
-    return run.results
+    RunDir(Path(out)).load_config()  # a clear error before a lock is made in a non-run folder
+    with run_lock(out):
+        run, ctx, state = resume(out, "pareto", cfg, reporter)
+        with run.stage("pareto"):
+            run.results["devices"] = run_fronts(run, ctx, state)
+        run.save()
+        return run.results
 
 
 def run_train_stage(out: Path, device: str | None = None, cfg: RunConfig | None = None,
                     reporter: Reporter | None = None) -> dict[str, Any]:
     """``linas train``: the final model of ``device`` (default: every device)."""
-    run, ctx, _ = resume(out, "train", cfg, reporter)
-    devices = run.results.get("devices")
-    if not devices:
-        raise ConfigError(f"run {out}: has no fronts yet; run `linas pareto --run {out}` first")
+    run_dir = RunDir(Path(out))
+    stored = run_dir.load_config()
     if device is not None:
-        run.cfg.device(device)
-    with run.stage("final"):
-        run_final(run, ctx, devices, only=device)
-    return finish(run)
+        stored.device(device)
+    if not run_dir.read_results().get("devices"):
+        raise ConfigError(f"run {out}: has no fronts yet; run `linas pareto --run {out}` first")
+    with run_lock(out):
+        run, ctx, _ = resume(out, "train", cfg, reporter)
+        with run.stage("final"):
+            run_final(run, ctx, run.results["devices"], only=device)
+        return finish(run)
 
 
 def finish(run: Run) -> dict[str, Any]:

@@ -7,6 +7,8 @@ or ``auto`` (imagenet when obtainable, else random, recorded in the results).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 from pathlib import Path
@@ -90,12 +92,16 @@ def _imagenet_state_dict() -> dict[str, torch.Tensor]:
     cache = imagenet_cache_path()
     if not cache.is_file():
         try:
-            torchvision.models.DenseNet121_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+            # torch.hub announces "Downloading: https://..." on stderr even when the machine is
+            # offline; the outcome is reported here instead, in one line
+            with contextlib.redirect_stderr(io.StringIO()):
+                torchvision.models.DenseNet121_Weights.IMAGENET1K_V1.get_state_dict(
+                    progress=False)
         except Exception as exc:  # noqa: BLE001 - any download failure means "offline"
             raise ConfigError(
                 f"ImageNet weights for DenseNet121 are not cached and could not be downloaded "
-                f"({type(exc).__name__}); copy densenet121 weights to {cache}, or pass "
-                "--encoder-weights random|auto|<path>") from None
+                f"({type(exc).__name__}); copy densenet121 weights to {cache}, or set "
+                "encoder.weights to random, auto or a state_dict file") from None
     return read_state_dict(cache)
 
 
