@@ -21,6 +21,9 @@ _Warmup = Annotated[int, typer.Option(help="Untimed calls per entry.")]
 _Repeat = Annotated[int, typer.Option(help="Timed calls per entry.")]
 
 
+MAX_SIDE = 8192
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """Parse ``HxW`` (or a single ``N`` for NxN).
 
@@ -37,6 +40,9 @@ def parse_size(text: str) -> tuple[int, int]:
     if len(dims) != 2 or min(dims) < 32 or any(d % 32 for d in dims):
         raise ConfigError(f"--size '{text}': expected HxW with both multiples of 32 "
                           "(the encoder downsamples 32x), e.g. 128x128")
+    if max(dims) > MAX_SIDE:
+        raise ConfigError(f"--size '{text}': a side over {MAX_SIDE} px; the model runs at "
+                          "camera resolutions such as 480x640, pass one of those")
     return dims[0], dims[1]
 
 

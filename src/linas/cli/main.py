@@ -228,6 +228,17 @@ def entrypoint() -> None:
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        if _DEBUG["on"]:
+            raise
+        where = exc.filename or "a file"
+        print(f"error: {where}: {exc.strerror or exc}; check the path (a folder where a file "
+              "is expected, or the reverse?) and its permissions", file=sys.stderr)
+        sys.exit(2)
+    except MemoryError:
+        print("error: out of memory; use a smaller data.size, data.n_images or batch size",
+              file=sys.stderr)
+        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
         sys.exit(130)

@@ -101,6 +101,7 @@ def onboard(
     from linas.latency.onboard import onboard as run_onboard
     from linas.latency.predictor import LatencyPredictor
 
+    fp = None if fingerprint is None else load_fingerprint(fingerprint)  # cheap checks first
     model = LatencyPredictor.load(predictor)
     if print_archs:
         typer.echo("reference architectures (decoder only, in this order):")
@@ -111,14 +112,14 @@ def onboard(
                    "[--runtime torch|onnxruntime|openvino] [--name MYDEVICE]\n"
                    f"then: linas predictor onboard --predictor {predictor} --fingerprint fp.json "
                    "--out predicted_lut.json")
-    if fingerprint is None:
+    if fp is None:
         if not print_archs:
             raise ConfigError("pass --fingerprint FILE --out FILE (or --print-archs)")
         return
     if out is None:
         raise ConfigError("--fingerprint needs --out FILE for the predicted LUT")
     with num_threads(1):
-        result = run_onboard(model, load_fingerprint(fingerprint), name)
+        result = run_onboard(model, fp, name)
     save_lut(result.lut, out)
     if result.warning:
         typer.echo(f"warning: {result.warning}", err=True)

@@ -97,6 +97,9 @@ def _layout_test(path: Path, stems: list[str]) -> list[int] | None:
     return [position[stem] for stem in listed]
 
 
+LOSSY_SUFFIXES = (".jpg", ".jpeg")
+
+
 def _match_folder(root: Path) -> list[Pair]:
     images_dir, masks_dir = root / "images", root / "masks"
     for folder in (images_dir, masks_dir):
@@ -122,6 +125,12 @@ def _match_folder(root: Path) -> list[Pair]:
         raise DataError(
             f"folder dataset {root}: {len(strays)} mask(s) have no image in {images_dir}: "
             f"{few(strays)}; add the images or remove those masks"
+        )
+    lossy = sorted(p.name for p in masks.values() if p.suffix.lower() in LOSSY_SUFFIXES)
+    if lossy:
+        raise DataError(
+            f"folder dataset {root}: {len(lossy)} mask(s) are JPEG ({few(lossy)}); lossy "
+            "compression changes class indices along every edge; save masks as PNG"
         )
     return [(images[stem], masks[stem]) for stem in sorted(images)]
 

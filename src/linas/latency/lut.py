@@ -162,10 +162,19 @@ def load_lut(path: str | Path, expect_input_size: tuple[int, int] | None = None)
         raise LUTError(f"LUT {path}: no such file; measure one with "
                        f"`linas lut measure --out {path}`")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise LUTError(f"LUT {path}: not valid JSON ({exc.msg} at line {exc.lineno}); "
                        "re-measure it or fix the file") from None
+    except UnicodeDecodeError:
+        raise LUTError(f"LUT {path}: not UTF-8 JSON text (binary, or another encoding such as "
+                       "UTF-16); save it as UTF-8 JSON or re-measure it") from None
+    except OSError as exc:
+        raise LUTError(f"LUT {path}: cannot be read ({exc.strerror}); check the path and its "
+                       "permissions") from None
+    if not isinstance(data, dict):
+        raise LUTError(f"LUT {path}: top level is a {type(data).__name__}, not a JSON object; "
+                       "re-measure it with `linas lut measure`")
     lut = lut_from_dict(data, source=str(path))
     if expect_input_size is not None:
         check_input_size(lut, expect_input_size)
@@ -329,6 +338,9 @@ def describe_ignored(keys: list[str]) -> str:
     return "; ".join([*parts, f"e.g. {shown}"])
 
 
+MAX_ENTRY_MS = 60_000.0  # one op taking a minute per image is a unit error, not a device
+
+
 def _number(value: Any, where: str, positive: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise LUTError(f"{where} is {value!r}, not a number; re-measure this entry")
@@ -336,6 +348,10 @@ def _number(value: Any, where: str, positive: bool) -> float:
     if not math.isfinite(v) or (v <= 0 if positive else v < 0):
         need = "positive" if positive else "non-negative"
         raise LUTError(f"{where} is {value!r}; it must be finite and {need}; re-measure this entry")
+    if v > MAX_ENTRY_MS:
+        raise LUTError(f"{where} is {value!r} ms, over {MAX_ENTRY_MS:,.0f} ms (a minute per "
+                       "image): a unit error (seconds or microseconds?) or a broken measurement; "
+                       "re-measure this entry in milliseconds")
     return v
 
 

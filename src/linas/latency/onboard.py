@@ -60,23 +60,40 @@ def load_fingerprint(path: str | Path) -> Fingerprint:
     where = f"fingerprint {path}"
     fix = "re-measure it with `linas lut fingerprint --out FILE`"
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise LUTError(f"{where}: no such file; {fix}") from None
     except json.JSONDecodeError as exc:
         raise LUTError(f"{where}: not valid JSON ({exc.msg}); {fix}") from None
+    except (UnicodeDecodeError, OSError):
+        raise LUTError(f"{where}: cannot be read as UTF-8 JSON text; {fix}") from None
     if not isinstance(data, dict) or data.get("schema") != FINGERPRINT_SCHEMA:
         raise LUTError(f"{where}: schema is not '{FINGERPRINT_SCHEMA}'; {fix}")
     want = [str(a) for a in REFERENCE_ARCHS]
     if data.get("archs") != want:
         raise LUTError(f"{where}: 'archs' are not the 10 reference architectures in order; {fix}")
-    mean = np.asarray(data.get("mean_ms", []), dtype=np.float64)
-    if mean.shape != (len(want),) or not np.all(np.isfinite(mean)) or np.any(mean <= 0):
-        raise LUTError(f"{where}: 'mean_ms' must be {len(want)} positive numbers; {fix}")
-    std = np.asarray(data.get("std_ms", np.zeros(len(want))), dtype=np.float64)
+    mean = _numbers(data.get("mean_ms", []), len(want), f"{where}: 'mean_ms'", fix)
+    if np.any(mean <= 0) or np.any(mean > 60_000.0):
+        raise LUTError(f"{where}: 'mean_ms' must be {len(want)} positive numbers of ms (under a "
+                       f"minute); {fix}")
+    std = _numbers(data.get("std_ms", [0.0] * len(want)), len(want), f"{where}: 'std_ms'", fix)
     size = data.get("input_size", [128, 128])
+    if not (isinstance(size, list) and len(size) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 32 for v in size)):
+        raise LUTError(f"{where}: 'input_size' is {size!r}; expected [H, W] (ints >= 32); {fix}")
     return Fingerprint(str(data.get("hardware", path.stem)), mean, std,
                        (int(size[0]), int(size[1])), dict(data.get("provenance") or {}))
+
+
+def _numbers(values: Any, n: int, where: str, fix: str) -> np.ndarray:
+    """``values`` as ``n`` finite floats, or a LUTError naming the key."""
+    ok = isinstance(values, list) and len(values) == n and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    arr = np.asarray(values, dtype=np.float64) if ok else np.zeros(0)
+    if not ok or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise LUTError(f"{where} must be {n} finite non-negative numbers, got "
+                       f"{str(values)[:60]}; {fix}")
+    return arr
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ generator seeded from ``config.seed``: no global RNG.
 
 from __future__ import annotations
 
-import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -35,6 +34,8 @@ from linas.search.checkpoint import (
     check_compatible,
     history_path,
     load_supernet_state,
+    read_checkpoint,
+    read_history,
     resumable_history,
     supernet_state,
     trains_encoder,
@@ -248,7 +249,7 @@ class SupernetSearch(ABC, Generic[S]):
                 or a history shorter than its epoch.
         """
         where = str(path)
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = read_checkpoint(Path(path))
         check_compatible(blob, self.strategy, self.checkpoint_config(), where)
         epoch = int(blob["epoch"])
         history = resumable_history(history, epoch, where)
@@ -280,7 +281,7 @@ class SupernetSearch(ABC, Generic[S]):
         """
         ckpt_path, hist = Path(ckpt_path), history_path(Path(ckpt_path))
         if ckpt_path.is_file() and hist.is_file():
-            self.load(ckpt_path, json.loads(hist.read_text()))
+            self.load(ckpt_path, read_history(hist))
             reporter.info(f"resuming from {ckpt_path} at epoch {self.state.epoch}")
         last_save = time.monotonic()
 

@@ -107,3 +107,50 @@ def resumable_history(history: list[dict[str, Any]], epoch: int,
         raise ConfigError(f"checkpoint {where}: at epoch {epoch} but its history holds "
                           f"{len(history)} epochs; start a new run directory")
     return list(history[:epoch])
+
+
+_FIX = "delete it (or rerun with --restart) to search from the start"
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A search checkpoint loaded safely (``weights_only=True``: no code in the file runs).
+
+    Raises:
+        ConfigError: an empty, truncated or foreign file, or one that is refused because it
+            holds objects other than tensors and plain data (e.g. a malicious pickle).
+    """
+    import pickle
+
+    import torch
+
+    if path.stat().st_size == 0:
+        raise ConfigError(f"checkpoint {path}: is empty (0 bytes, an interrupted write?); {_FIX}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        raise ConfigError(f"checkpoint {path}: refused by the safe loader, it holds more than "
+                          f"tensors ({first}); never load it with weights_only=False; {_FIX}"
+                          ) from None
+    except (RuntimeError, EOFError, ValueError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"checkpoint {path}: unreadable ({type(exc).__name__}: truncated or "
+                          f"not a checkpoint); {_FIX}") from None
+    if not isinstance(blob, dict):
+        raise ConfigError(f"checkpoint {path}: holds a {type(blob).__name__}, not a search "
+                          f"checkpoint; {_FIX}")
+    return blob
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The epoch history beside a checkpoint.
+
+    Raises:
+        ConfigError: not a JSON list of epoch records.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        raise ConfigError(f"search history {path}: not valid JSON (truncated?); {_FIX}") from None
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise ConfigError(f"search history {path}: expected a JSON list of epoch records; {_FIX}")
+    return data
