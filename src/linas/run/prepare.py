@@ -15,6 +15,7 @@ from linas._errors import LUTError
 from linas.config import DeviceConfig, RunConfig
 from linas.data import FeatureSet, cache_features, load_tensors
 from linas.latency import LUT, LUTLatencyModel, load_lut, save_lut
+from linas.run.resources import check_feature_cache
 from linas.run.state import Run
 from linas.space import SearchSpace
 from linas.supernet import Supernet, load_encoder
@@ -90,6 +91,9 @@ def prepare_features(run: Run, data: dict[str, Any]) -> tuple[Supernet, dict[str
     net.freeze_encoder()
     splits: dict[str, FeatureSet] = {}
     total = sum(int(t[0].shape[0]) for t in data["tensors"].values())
+    need, line = check_feature_cache(total, run.size)
+    run.rep.info(line)
+    run.results["feature_cache_bytes"] = need
     with run.rep.task("caching encoder features", total) as advance:
         for name, (images, masks) in data["tensors"].items():
             splits[name] = cache_features(net.encoder, images, masks, progress=advance)

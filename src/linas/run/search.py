@@ -8,6 +8,7 @@ from typing import Any
 
 from linas.latency import LUTLatencyModel
 from linas.run.prepare import Context
+from linas.run.resources import check_checkpoint_disk
 from linas.run.state import Run
 from linas.search import (
     BilevelSearch,
@@ -34,6 +35,10 @@ def hypernet_devices(run: Run, ctx: Context) -> list[HypernetDevice]:
 def run_search(run: Run, ctx: Context) -> Any:
     """Run (or resume, or load a finished) search; returns its state."""
     cfg, ckpt = search_config(run), run.dir.checkpoints / "search.pt"
+    if not ckpt.is_file():
+        need, line = check_checkpoint_disk(ctx.net, run.dir.checkpoints)
+        run.rep.info(line)
+        run.results["checkpoint_estimate_bytes"] = need
     ignore = run.results.get("ignore_index", 255)
     strategy = run.cfg.search.strategy
     if strategy == "hypernet":

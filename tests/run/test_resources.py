@@ -1,0 +1,41 @@
+"""Disk and memory checks before long work: figures, and refusals that name them."""
+
+from __future__ import annotations
+
+import shutil
+from collections import namedtuple
+
+import pytest
+import torch
+
+from linas._errors import ConfigError
+from linas.run import resources
+from linas.supernet import Supernet
+
+
+def test_feature_cache_size_matches_the_encoder_taps():
+    # 480x640 float32: 64*240*320 + 256*120*160 + 512*60*80 + 1024*30*40 + 1024*15*20 floats
+    floats = 64 * 240 * 320 + 256 * 120 * 160 + 512 * 60 * 80 + 1024 * 30 * 40 + 1024 * 15 * 20
+    assert resources.feature_cache_bytes(1, (480, 640)) == floats * 4  # ~52.7 MiB an image
+    assert resources.feature_cache_bytes(1000, (480, 640)) > 50 * resources.GIB
+
+
+def test_cache_that_does_not_fit_ram_is_refused(monkeypatch):
+    monkeypatch.setattr(resources, "available_ram_bytes", lambda: 8 * resources.GIB)
+    need, line = resources.check_feature_cache(100, (128, 128))
+    assert need > 0 and "GiB" in line
+    with pytest.raises(ConfigError, match=r"1000 images at 480x640 need 51\.\d+ GiB.*fewer"):
+        resources.check_feature_cache(1000, (480, 640))
+
+
+def test_checkpoint_without_disk_space_is_refused(monkeypatch, tmp_path):
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = Supernet(num_classes=3)
+    net.freeze_encoder()
+    need = resources.checkpoint_bytes(net)
+    assert 1.5 * resources.GIB < need < 2.5 * resources.GIB  # ~2 GB at any input size
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 0, need // 2))
+    with pytest.raises(ConfigError, match="not enough space"):
+        resources.check_checkpoint_disk(net, tmp_path / "ckpt")
