@@ -45,6 +45,7 @@ def run_final(run: Run, ctx: Context, devices: dict[str, Any],
     cards = {d.name: deploy_device(run, ctx, d, devices[d.name], *trained[
         devices[d.name]["selected"]["arch"]]) for d in targets}
     run.results.setdefault("deploy", {}).update(cards)
+    run.results["deploy_stale"] = [n for n in run.results.get("deploy_stale", []) if n not in cards]
     return cards
 
 

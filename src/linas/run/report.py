@@ -124,7 +124,8 @@ def render_markdown(results: dict[str, Any], cards: dict[str, Any], samples: lis
              f"{results.get('dataset', {}).get('root')}, classes "
              f"{', '.join(results.get('dataset', {}).get('classes', []))}, splits "
              f"{results.get('dataset', {}).get('splits')}", ""]
-    lines += _fronts_table(results) + _cards_table(cards) + _fleet_lines(results)
+    lines += _fronts_table(results) + _cards_table(cards, results.get("deploy_stale"))
+    lines += _fleet_lines(results)
     lines += _warning_lines(results)
     for name in samples:
         lines += [f"## Test images: {name}", "", f"![{name}](plots/samples_{name}.png)", ""]
@@ -152,12 +153,15 @@ def _fronts_table(results: dict[str, Any]) -> list[str]:
                     "ops only, so their latencies and budget check are decoder-only.", ""]
 
 
-def _cards_table(cards: dict[str, Any]) -> list[str]:
+def _cards_table(cards: dict[str, Any], stale: list[str] | None = None) -> list[str]:
     if not cards:
         return []
-    lines = ["## Deployed models (one per device)", "",
-             "| device | arch | predicted ms (p95) | measured ms | budget ms | meets budget | "
-             "verdict from | test mIoU | model |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["## Deployed models (one per device)", ""]
+    if stale:
+        lines += [f"**Stale**: the selection of {', '.join(stale)} changed after its model was "
+                  "trained; run `linas train --run RUN` to deploy the new one.", ""]
+    lines += ["| device | arch | predicted ms (p95) | measured ms | budget ms | meets budget | "
+              "verdict from | test mIoU | model |", "|---|---|---|---|---|---|---|---|---|"]
     for name, c in cards.items():
         measured = "—" if c["measured_latency_ms"] is None else f"{c['measured_latency_ms']:.2f}"
         lines.append(f"| {name} | `{c['arch']}` | {c['predicted_latency_ms']:.3f} "

@@ -79,6 +79,12 @@ def run_pareto_stage(out: Path, cfg: RunConfig | None = None,
         run, ctx, state = resume(out, "pareto", cfg, reporter)
         with run.stage("pareto"):
             run.results["devices"] = run_fronts(run, ctx, state)
+        stale = [n for n, card in run.results.get("deploy", {}).items()
+                 if card["arch"] != run.results["devices"][n]["selected"]["arch"]]
+        run.results["deploy_stale"] = stale
+        if stale:
+            run.rep.warn(f"the selection of {', '.join(stale)} changed; their deployed models "
+                         f"are the old ones until `linas train --run {out}`")
         run.save()
         return run.results
 
