@@ -107,15 +107,14 @@ def write_samples(ctx: Context, model: SegmentationModel, path: Path, ignore_ind
     report's overlay figure (so `linas report` needs nothing but the run directory)."""
     from linas.data import IMAGENET_MEAN, IMAGENET_STD
 
+    if ctx.test_images is None:
+        return
     test = ctx.splits["test"]
     k = min(N_SAMPLES, len(test))
-    idx = torch.arange(k)
-    images = ctx.test_images[:k] if ctx.test_images is not None else None
-    feats, masks = test.batch(idx)
+    images = ctx.test_images[:k]
+    feats, masks = test.batch(torch.arange(k))
     model.eval()
     pred = model.decode(feats).argmax(dim=1)  # (k, H, W)
-    if images is None:
-        return
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     rgb = ((images * std + mean).clamp(0, 1) * 255).to(torch.uint8)  # (k, 3, H, W)

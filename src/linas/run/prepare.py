@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ class Context:
     class_names: list[str] = field(default_factory=list)
     test_images: torch.Tensor | None = None  # (N, 3, H, W) normalised, for the report figure
 
-    @property
+    @cached_property
     def models(self) -> dict[str, LUTLatencyModel]:
+        """Every device's latency model, built once (each checks its exact minimum)."""
         return {name: LUTLatencyModel(lut) for name, lut in self.luts.items()}
 
 
@@ -114,12 +116,14 @@ def read_device_lut(run: Run, dev: DeviceConfig) -> LUT:
         raise LUTError(f"devices.{dev.name}.lut: {src} does not exist; give the LUT file "
                        "measured on that device (`linas lut measure` there)")
     size = run.size
-    load_lut(src, expect_input_size=size)  # fail on the user's file, named as they wrote it
+    # read and checked once, on the user's file (errors name it as they wrote it); the run
+    # keeps a byte-identical copy named after the device
+    lut = load_lut(src, expect_input_size=size)
     copy = run.dir.luts / f"{dev.name}.json"
     copy.parent.mkdir(parents=True, exist_ok=True)
     if not copy.is_file() or copy.read_bytes() != src.read_bytes():
         shutil.copyfile(src, copy)
-    lut = load_lut(copy, expect_input_size=size)
+    lut = replace(lut, source=str(copy))
     if lut.ignored_entries:
         run.rep.info(f"{dev.name}: {lut.ignored_summary()}")
     _stop_on_errors(dev.name, check_lut(lut, expect_input_size=size), src)

@@ -27,7 +27,7 @@ from typing import Any
 
 from linas._errors import ConfigError
 from linas._io import write_json_atomic, write_text_atomic
-from linas.config import RunConfig, config_diff, load_config, read_mapping, to_yaml
+from linas.config import RunConfig, config_diff, flatten, load_config, read_mapping, to_yaml
 
 CONFIG_FILE = "config.yaml"
 # What a run writes (and so what --restart may delete); data/ only via the synthetic check.
@@ -175,8 +175,6 @@ def refuse_changes(run: RunDir, stored: dict[str, Any], requested: dict[str, Any
     changed = config_diff(stored, requested)
     refused = [k for k in changed if not k.startswith(allowed)]
     if refused:
-        from linas.config import flatten
-
         old, new = flatten(stored), flatten(requested)
         shown = "; ".join(f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}"
                           for k in refused[:6])

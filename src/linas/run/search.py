@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import asdict, fields, replace
 from typing import Any
 
-from linas.latency import LUTLatencyModel
 from linas.run.prepare import Context
 from linas.run.resources import check_checkpoint_disk
 from linas.run.state import Run
@@ -28,7 +27,7 @@ def search_config(run: Run) -> SearchConfig:
 
 def hypernet_devices(run: Run, ctx: Context) -> list[HypernetDevice]:
     """Every device of the run as the hypernetwork sees it (config order)."""
-    return [HypernetDevice.from_model(d.name, LUTLatencyModel(ctx.luts[d.name]), d.budget_ms)
+    return [HypernetDevice.from_model(d.name, ctx.models[d.name], d.budget_ms)
             for d in run.cfg.devices]
 
 
@@ -49,7 +48,7 @@ def run_search(run: Run, ctx: Context) -> Any:
                            "searching (hypernetwork)")
         run.results["search"] = _hypernet_summary(run, cfg, state, every, train)
         return state
-    devices = [DeviceTarget(d.name, LUTLatencyModel(ctx.luts[d.name]), d.budget_ms)
+    devices = [DeviceTarget(d.name, ctx.models[d.name], d.budget_ms)
                for d in run.cfg.devices]
     search = BilevelSearch(ctx.net, devices, cfg, ignore)
     state = search.fit(ctx.splits["train"], ctx.splits["arch_val"], ckpt, run.rep,
