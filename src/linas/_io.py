@@ -7,11 +7,27 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from linas._failpoint import reached
+
+TMP_SUFFIX = ".tmp"
+# Names of this module's temporary files: ``.<target name>.<8 random chars>.tmp``.
+TMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 @contextmanager
@@ -22,10 +38,12 @@ def atomic_path(path: Path) -> Iterator[Path]:
     if path.is_dir():  # named as the user gave it, not as the temporary file
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run's files get the usual mode
     try:
         yield Path(tmp)
+        reached(f"write:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -63,3 +81,13 @@ def save_safetensors_atomic(path: Path, tensors: dict[str, Any],
 
     flat = {k: v.contiguous() for k, v in tensors.items()}
     return write_atomic(path, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
+
+
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Delete the temporary files that an interrupted atomic write left under ``root`` (only
+    names this module makes); returns them. Call it only while holding the run's lock."""
+    stale = [p for p in Path(root).rglob(f".*{TMP_SUFFIX}")
+             if p.is_file() and TMP_NAME.match(p.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

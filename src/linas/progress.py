@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from linas._failpoint import reached
+
 
 class Reporter:
     """Prints stage messages and shows progress bars unless quiet."""
@@ -25,9 +27,15 @@ class Reporter:
 
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
-        """A progress bar; yields ``advance(n)``."""
+        """A progress bar; yields ``advance(n)`` (each call is the kill point
+        ``step:<description>`` of :mod:`linas._failpoint`)."""
+        point = f"step:{description}"
         if self.quiet:
-            yield _ignore
+
+            def silent(n: int = 1) -> None:
+                reached(point)
+
+            yield silent
             return
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=self.console, transient=False) as bar:
@@ -35,9 +43,6 @@ class Reporter:
 
             def advance(n: int = 1) -> None:
                 bar.advance(task_id, n)
+                reached(point)
 
             yield advance
-
-
-def _ignore(n: int = 1) -> None:
-    """The advance callback of a silenced progress bar."""

@@ -71,6 +71,11 @@ def searched_run(tmp: Path) -> Path:
     return out
 
 
+def noise(n: int) -> bytes:
+    """``n`` random bytes, the same on every run (seeded by ``n``)."""
+    return np.random.default_rng(n).bytes(n)
+
+
 def write(path: Path, data: bytes | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
@@ -152,7 +157,7 @@ def _evil(path: Path) -> None:
 
 CASES = [
     # --- LUT files -------------------------------------------------------------------------
-    Case("lut-binary", lambda t: ["lut", "check", str(write(t / "b.json", os.urandom(300)))],
+    Case("lut-binary", lambda t: ["lut", "check", str(write(t / "b.json", noise(300)))],
          "b.json", 1, True),
     Case("lut-utf16", lambda t: ["lut", "check", str(write(
         t / "u.json", lut_json().encode("utf-16")))], "u.json", 1, True),
@@ -161,7 +166,7 @@ CASES = [
     Case("lut-list", lambda t: ["lut", "check", str(write(t / "l.json", "[1, 2]"))], "l.json",
          1, True),
     Case("lut-in-run-binary", lambda t: run_args(t, lut_path=write(t / "b.json",
-                                                                    os.urandom(300))), "b.json"),
+                                                                    noise(300))), "b.json"),
     Case("lut-in-run-1e300", lambda t: run_args(t, lut_path=write(t / "h.json",
                                                                    huge_entry_lut())), "h.json"),
     Case("lut-in-run-absurd", lambda t: run_args(t, lut_path=write(t / "a.json", absurd_lut())),
@@ -177,7 +182,7 @@ CASES = [
     # --- fingerprints ----------------------------------------------------------------------
     Case("fingerprint-binary", lambda t: ["predictor", "onboard", "--predictor",
                                           str(t / "p.safetensors"), "--fingerprint",
-                                          str(write(t / "fp.json", os.urandom(100)))], "fp.json"),
+                                          str(write(t / "fp.json", noise(100)))], "fp.json"),
     Case("fingerprint-int-size", lambda t: ["predictor", "onboard", "--predictor",
                                             str(t / "p.safetensors"), "--fingerprint",
                                             str(write(t / "fp.json", _fingerprint(
@@ -190,7 +195,7 @@ CASES = [
     Case("config-not-yaml", lambda t: ["search", "--config", str(write(t / "c.yaml", "a: [1")),
                                        "--out", str(t / "r")], "c.yaml"),
     Case("config-binary", lambda t: ["search", "--config", str(write(t / "c.yaml",
-                                                                     os.urandom(64))),
+                                                                     noise(64))),
                                      "--out", str(t / "r")], "c.yaml"),
     Case("config-list", lambda t: ["demo", "--config", str(write(t / "c.yaml", "- 1\n")),
                                    "--out", str(t / "r")], "c.yaml"),
@@ -227,7 +232,7 @@ CASES = [
     Case("report-not-a-run", lambda t: ["report", "--run", str(t)], "config.yaml"),
     Case("history-truncated", lambda t: _history_truncated(t), "search_history.json"),
     # --- checkpoints -----------------------------------------------------------------------
-    _ckpt_case("checkpoint-random-bytes", lambda p: p.write_bytes(os.urandom(4096))),
+    _ckpt_case("checkpoint-random-bytes", lambda p: p.write_bytes(noise(4096))),
     _ckpt_case("checkpoint-empty", lambda p: p.write_bytes(b"")),
     _ckpt_case("checkpoint-malicious-pickle", _evil),
     _ckpt_case("checkpoint-wrong-content", lambda p: __import__("torch").save({"x": 1}, p)),

@@ -63,8 +63,9 @@ def init(
         raise unknown_name("dataset kind", kind, available_datasets() + ["synthetic"])
     if data is not None and not data.is_dir():
         raise ConfigError(f"--data {data}: no such folder; pass your dataset's folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(starter_config(out.name, None if data is None else data.resolve(), kind))
+    from linas._io import write_text_atomic
+
+    write_text_atomic(out, starter_config(out.name, None if data is None else data.resolve(), kind))
     typer.echo(f"wrote {out}; edit it, then: linas demo --config {out} --out runs/mine")
 
 

@@ -13,8 +13,8 @@ bubbles are small dark pits with a bright rim on the bead.
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from linas._errors import ConfigError, DataError
+from linas._io import write_atomic, write_json_atomic
 
 CLASSES = ("background", "sealer", "defect")
 BACKGROUND, SEALER, DEFECT = 0, 1, 2
@@ -119,11 +120,17 @@ def generate_sealer_dataset(
     for index in range(n_images):
         # SeedSequence of (seed, index): independent streams, one per image.
         image, mask = render_sample(np.random.default_rng([seed, index]), size)
-        Image.fromarray(image).save(images_dir / f"{index:05d}.png")
-        Image.fromarray(mask).save(masks_dir / f"{index:05d}.png")
-    meta = synth_meta(n_images, size, seed)
-    (out_dir / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+        for folder, pixels in ((images_dir, image), (masks_dir, mask)):
+            write_atomic(folder / f"{index:05d}.png", _png_writer(pixels))
+    write_json_atomic(out_dir / "dataset.json", synth_meta(n_images, size, seed))
     return out_dir
+
+
+def _png_writer(pixels: np.ndarray) -> Callable[[Path], None]:
+    def write(tmp: Path) -> None:
+        Image.fromarray(pixels).save(tmp, format="PNG")
+
+    return write
 
 
 def synth_meta(n_images: int, size: tuple[int, int], seed: int) -> dict[str, object]:

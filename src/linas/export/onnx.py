@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from linas._io import write_atomic
+
 
 def export_onnx(model: nn.Module, input_size: tuple[int, int], path: str | Path,
                 opset: int = 17) -> Path:
@@ -17,13 +19,14 @@ def export_onnx(model: nn.Module, input_size: tuple[int, int], path: str | Path,
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     x = torch.randn(1, 3, *input_size)
-    tmp = path.with_suffix(".tmp.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(tmp), input_names=["image"], output_names=["logits"],
-                          opset_version=opset, dynamo=False)
-    tmp.replace(path)
-    return path
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (x,), str(tmp), input_names=["image"],
+                              output_names=["logits"], opset_version=opset, dynamo=False)
+
+    return write_atomic(path, write)
 
 
 def onnx_parity(model: nn.Module, onnx_path: str | Path, input_size: tuple[int, int],

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from linas._errors import ConfigError, LUTError
 from linas._io import save_safetensors_atomic
+from linas._tensors import check_tensors, read_safetensors
 from linas.latency.fingerprint import reference_choices
 from linas.latency.hardware import FEATURE_NAMES
 from linas.latency.lut import LUT
@@ -220,20 +220,26 @@ class LatencyPredictor:
         if not path.is_file():
             raise ConfigError(f"predictor {path}: no such file; train one with "
                               "`linas predictor train --luts DIR --out FILE`")
+        fix = "re-train it with `linas predictor train`"
+        tensors, raw = read_safetensors(path, fix)
         try:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as fh:
-                header = json.loads((fh.metadata() or {}).get("linas", "{}"))
-            tensors = load_file(str(path))
-        except Exception as exc:  # safetensors raises its own error types on a bad file
-            raise ConfigError(f"predictor {path}: not a safetensors file ({exc}); "
-                              "re-train it with `linas predictor train`") from None
-        if header.get("format") != FORMAT:
-            raise ConfigError(f"predictor {path}: format {header.get('format')!r}, expected "
-                              f"'{FORMAT}'; re-train it with `linas predictor train`")
-        return cls(Factors(**tensors), header["devices"], PredictorConfig(**header["config"]),
-                   header["meta"])
+            header = json.loads(raw.get("linas", "{}"))
+        except json.JSONDecodeError:
+            header = None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            got = header.get("format") if isinstance(header, dict) else None
+            raise ConfigError(f"predictor {path}: format {got!r}, expected '{FORMAT}'; {fix}")
+        try:
+            devices = [str(d) for d in header["devices"]]
+            config = PredictorConfig(**header["config"])
+            meta = dict(header["meta"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"predictor {path}: header lacks or mangles {exc}; {fix}") from None
+        basis = tensors.get("basis")
+        rank = int(basis.shape[-1]) if basis is not None and basis.dim() == 3 else config.rank
+        check_tensors(asdict(empty_factors(rank, len(devices))), tensors, f"predictor {path}",
+                      fix)
+        return cls(Factors(**tensors), devices, config, meta)
 
 
 def arch_sums(table: torch.Tensor, choices: torch.Tensor) -> torch.Tensor:

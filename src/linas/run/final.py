@@ -10,15 +10,17 @@ and its card says so: it is never judged by this machine's timing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
-from linas._io import save_safetensors_atomic, write_json_atomic, write_text_atomic
+from linas._errors import ConfigError
+from linas._io import save_safetensors_atomic, write_atomic, write_json_atomic, write_text_atomic
+from linas._tensors import check_tensors, read_safetensors
 from linas.config import DeviceConfig
 from linas.distill import evaluate_model, train_final
 from linas.export import export_onnx, onnx_parity
@@ -59,9 +61,9 @@ def train_arch(run: Run, ctx: Context,
         splits = {k: replace(v, encoder=model.encoder) for k, v in splits.items()}
     weights = run.dir.checkpoints / "final" / f"{arch}.safetensors"
     ignore = run.results.get("ignore_index", 255)
-    history: list[dict[str, Any]] = []
+    history: list[dict[str, Any]]
     if weights.is_file():
-        model.load_state_dict(load_file(str(weights)))
+        history = load_trained(model, weights)
         run.rep.info(f"reusing trained weights {weights}")
     else:
         cfg = replace(run.cfg.final, seed=run.seeds["final"])
@@ -69,10 +71,30 @@ def train_arch(run: Run, ctx: Context,
         with run.rep.task(f"final training {arch}", steps) as advance:
             history = train_final(model, splits["train"], cfg, ignore,
                                   on_step=lambda: advance(1))
-        save_safetensors_atomic(weights, model.state_dict())
+        save_safetensors_atomic(weights, model.state_dict(),
+                                metadata={"train_history": json.dumps(history)})
     metrics = evaluate_model(model, splits["test"], run.results["num_classes"], ignore)
     metrics["train_history"] = history
     return model, metrics, weights
+
+
+def load_trained(model: SegmentationModel, weights: Path) -> list[dict[str, Any]]:
+    """Load final weights written by :func:`train_arch` into ``model`` (names, shapes and
+    values checked first); returns the training history stored with them.
+
+    Raises:
+        ConfigError: the file is unreadable, of another architecture or config, or corrupt.
+    """
+    fix = "delete it to train this architecture again"
+    tensors, meta = read_safetensors(weights, fix)
+    check_tensors(model.state_dict(), tensors, f"final weights {weights}", fix)
+    try:
+        history = json.loads(meta["train_history"])
+    except (KeyError, json.JSONDecodeError):
+        raise ConfigError(f"final weights {weights}: lack their training history (written by "
+                          f"another version?); {fix}") from None
+    model.load_state_dict(tensors)
+    return list(history)
 
 
 def deploy_device(run: Run, ctx: Context, dev: DeviceConfig, front: dict[str, Any],
@@ -118,10 +140,13 @@ def write_samples(ctx: Context, model: SegmentationModel, path: Path, ignore_ind
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     rgb = ((images * std + mean).clamp(0, 1) * 255).to(torch.uint8)  # (k, 3, H, W)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(tmp, images=rgb.permute(0, 2, 3, 1).numpy(), masks=masks.numpy(),
-                        pred=pred.numpy().astype(np.int64), ignore_index=np.int64(ignore_index),
-                        classes=np.asarray(ctx.class_names))
-    tmp.replace(path)
+    arrays: dict[str, Any] = {"images": rgb.permute(0, 2, 3, 1).numpy(), "masks": masks.numpy(),
+              "pred": pred.numpy().astype(np.int64), "ignore_index": np.int64(ignore_index),
+              "classes": np.asarray(ctx.class_names)}
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:  # a file object: numpy would append .npz to a name
+            np.savez_compressed(fh, **arrays)
+
+    write_atomic(path, write)
 

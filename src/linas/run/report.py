@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from linas._io import write_text_atomic  # noqa: E402
+from linas._io import write_atomic, write_text_atomic  # noqa: E402
 from linas.latency import LUT, load_lut  # noqa: E402
 from linas.run.rundir import RunDir  # noqa: E402
 from linas.space import CHOICE_KEYS  # noqa: E402
@@ -37,7 +37,12 @@ def plot_front(name: str, info: dict[str, Any], path: Path) -> None:
            title=name)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
+
+
+def save_figure(fig: Any, path: Path, dpi: int) -> None:
+    """Save ``fig`` as a PNG atomically and close it."""
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
     plt.close(fig)
 
 
@@ -50,8 +55,7 @@ def plot_lut(lut: LUT, path: Path) -> None:
     ax.set_title(f"{lut.name}: log10 mean ms")
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_samples(samples: Path, path: Path) -> None:
@@ -73,8 +77,7 @@ def plot_samples(samples: Path, path: Path) -> None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[i]) for i in range(1, len(classes))]
     fig.legend(handles, classes[1:], loc="lower center", ncol=max(len(classes) - 1, 1))
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def _overlay(img: np.ndarray, labels: np.ndarray, colours: np.ndarray,

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from linas._errors import ConfigError
-from linas._io import write_json_atomic, write_text_atomic
+from linas._io import remove_stale_temporaries, write_json_atomic, write_text_atomic
 from linas.config import RunConfig, config_diff, flatten, load_config, read_mapping, to_yaml
 
 CONFIG_FILE = "config.yaml"
@@ -112,7 +112,8 @@ def run_lock(root: Path, info: Callable[[str], None] | None = None) -> Iterator[
     holder's pid) for the block: one run directory, one writer.
 
     The kernel drops the lock when its holder dies, so a lock left by a crash is simply taken
-    over (with a message naming the dead pid).
+    over (with a message naming the dead pid), and the temporary files of that crash's
+    interrupted writes are removed.
 
     Raises:
         ConfigError: another live process holds the lock, or ``root`` is a file.
@@ -137,6 +138,11 @@ def run_lock(root: Path, info: Callable[[str], None] | None = None) -> Iterator[
                  "running (an interrupted run)")
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
+        stale = remove_stale_temporaries(root)
+        if stale and info is not None:
+            info(f"run directory {root}: removed {len(stale)} temporary file(s) of an "
+                 f"interrupted write (e.g. {stale[0].name}); the files they were to replace "
+                 "are intact")
         yield
         os.ftruncate(fd, 0)
     finally:

@@ -75,7 +75,8 @@ def run_pareto_stage(out: Path, cfg: RunConfig | None = None,
                      reporter: Reporter | None = None) -> dict[str, Any]:
     """``linas pareto``: fronts per device and the fleet plan from a searched run."""
     RunDir(Path(out)).load_config()  # a clear error before a lock is made in a non-run folder
-    with run_lock(out):
+    reporter = reporter or Reporter()
+    with run_lock(out, reporter.warn):
         run, ctx, state = resume(out, "pareto", cfg, reporter)
         with run.stage("pareto"):
             run.results["devices"] = run_fronts(run, ctx, state)
@@ -98,7 +99,8 @@ def run_train_stage(out: Path, device: str | None = None, cfg: RunConfig | None 
         stored.device(device)
     if not run_dir.read_results().get("devices"):
         raise ConfigError(f"run {out}: has no fronts yet; run `linas pareto --run {out}` first")
-    with run_lock(out):
+    reporter = reporter or Reporter()
+    with run_lock(out, reporter.warn):
         run, ctx, _ = resume(out, "train", cfg, reporter)
         with run.stage("final"):
             run_final(run, ctx, run.results["devices"], only=device)

@@ -25,12 +25,13 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import torch
 
-from linas._errors import DataError
+from linas._errors import ConfigError, DataError
 from linas._io import save_torch_atomic, write_json_atomic
 from linas._registry import Registry
 from linas.data.features import FeatureSet
 from linas.progress import Reporter
 from linas.search.checkpoint import (
+    FIX,
     check_compatible,
     history_path,
     load_supernet_state,
@@ -213,7 +214,7 @@ class SupernetSearch(ABC, Generic[S]):
         """The strategy's checkpoint entries (``weights_only``-loadable values)."""
 
     @abstractmethod
-    def _load_strategy_state(self, blob: dict[str, Any]) -> None:
+    def _load_strategy_state(self, blob: dict[str, Any], where: str) -> None:
         """Restore :meth:`_strategy_state` from a loaded checkpoint."""
 
     # ---- checkpoint -------------------------------------------------------------------------
@@ -253,10 +254,15 @@ class SupernetSearch(ABC, Generic[S]):
         check_compatible(blob, self.strategy, self.checkpoint_config(), where)
         epoch = int(blob["epoch"])
         history = resumable_history(history, epoch, where)
-        load_supernet_state(self.net, blob["supernet"], where)
-        self.fair.load_state_dicts(blob["fair"], where)
-        self.gen.set_state(blob["rng"])
-        self._load_strategy_state(blob)
+        try:
+            load_supernet_state(self.net, blob["supernet"], where)
+            self.fair.load_state_dicts(blob["fair"], where)
+            self.gen.set_state(blob["rng"])
+            self._load_strategy_state(blob, where)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            first = (str(exc).strip().splitlines() or [""])[0][:120]
+            raise ConfigError(f"checkpoint {where}: does not fit this search "
+                              f"({type(exc).__name__}: {first}); {FIX}") from None
         self.state = self._make_state(epoch, history)
 
     def fit(self, train: FeatureSet, arch_val: FeatureSet, ckpt_path: Path, reporter: Reporter,

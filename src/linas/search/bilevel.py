@@ -18,8 +18,10 @@ from typing import Any
 
 import torch
 
+from linas._tensors import check_tensors
 from linas.latency.model import LUTLatencyModel
 from linas.search.base import SEARCH_STRATEGIES, SupernetSearch
+from linas.search.checkpoint import FIX as _FIX
 from linas.search.config import SearchConfig
 from linas.search.gumbel import gumbel_softmax
 from linas.search.losses import latency_penalty, segmentation_ce
@@ -109,7 +111,9 @@ class BilevelSearch(SupernetSearch[SearchState]):
     def _strategy_state(self) -> dict[str, Any]:
         return {"logits": self.logits.detach().clone(), "a_opt": self.a_opt.state_dict()}
 
-    def _load_strategy_state(self, blob: dict[str, Any]) -> None:
+    def _load_strategy_state(self, blob: dict[str, Any], where: str) -> None:
+        check_tensors({"logits": self.logits.detach()}, {"logits": blob["logits"]},
+                      f"checkpoint {where}", _FIX)
         with torch.no_grad():
             self.logits.copy_(blob["logits"])
         self.a_opt.load_state_dict(blob["a_opt"])

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from linas._errors import ConfigError
+from linas._tensors import check_tensors
 
 ENCODER_PREFIX = "encoder."
 
@@ -42,18 +43,17 @@ def supernet_state(net: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def load_supernet_state(net: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
-    """Load :func:`supernet_state` back into ``net``.
+    """Load :func:`supernet_state` back into ``net``, after checking every tensor's name,
+    shape, dtype and values against ``net``.
 
     Raises:
-        ConfigError: keys that ``net`` lacks, or missing keys other than a frozen encoder's.
+        ConfigError: keys that ``net`` lacks, missing keys other than a frozen encoder's, or a
+            tensor of another shape or dtype, or holding NaN or inf.
     """
-    missing, unexpected = net.load_state_dict(dict(state), strict=False)
     frozen_ok = not trains_encoder(net)
-    missing = [k for k in missing if not (frozen_ok and k.startswith(ENCODER_PREFIX))]
-    if missing or unexpected:
-        raise ConfigError(f"checkpoint {where}: does not fit this supernet (missing "
-                          f"{missing[:3]}, unexpected {unexpected[:3]}); start a new run "
-                          "directory")
+    check_tensors(net.state_dict(), state, f"checkpoint {where}", FIX,
+                  may_lack=lambda k: frozen_ok and k.startswith(ENCODER_PREFIX))
+    net.load_state_dict(dict(state), strict=False)
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -109,7 +109,7 @@ def resumable_history(history: list[dict[str, Any]], epoch: int,
     return list(history[:epoch])
 
 
-_FIX = "delete it (or rerun with --restart) to search from the start"
+FIX = "delete it (or rerun with --restart) to search from the start"
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -124,20 +124,20 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     import torch
 
     if path.stat().st_size == 0:
-        raise ConfigError(f"checkpoint {path}: is empty (0 bytes, an interrupted write?); {_FIX}")
+        raise ConfigError(f"checkpoint {path}: is empty (0 bytes, an interrupted write?); {FIX}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
         raise ConfigError(f"checkpoint {path}: refused by the safe loader, it holds more than "
-                          f"tensors ({first}); never load it with weights_only=False; {_FIX}"
+                          f"tensors ({first}); never load it with weights_only=False; {FIX}"
                           ) from None
-    except (RuntimeError, EOFError, ValueError, OSError, UnicodeDecodeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - an untrusted file can fail the loader anyhow
         raise ConfigError(f"checkpoint {path}: unreadable ({type(exc).__name__}: truncated or "
-                          f"not a checkpoint); {_FIX}") from None
+                          f"not a checkpoint); {FIX}") from None
     if not isinstance(blob, dict):
         raise ConfigError(f"checkpoint {path}: holds a {type(blob).__name__}, not a search "
-                          f"checkpoint; {_FIX}")
+                          f"checkpoint; {FIX}")
     return blob
 
 
@@ -150,7 +150,7 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        raise ConfigError(f"search history {path}: not valid JSON (truncated?); {_FIX}") from None
+        raise ConfigError(f"search history {path}: not valid JSON (truncated?); {FIX}") from None
     if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
-        raise ConfigError(f"search history {path}: expected a JSON list of epoch records; {_FIX}")
+        raise ConfigError(f"search history {path}: expected a JSON list of epoch records; {FIX}")
     return data

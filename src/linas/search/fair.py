@@ -223,4 +223,36 @@ class FairTraining:
                               f"{len(self.optimizers)}; resume with the checkpoint's "
                               "--momentum or start a new run directory")
         for opt, state in zip(self.optimizers, states, strict=True):
+            check_optimizer_state(opt, state, where)
             opt.load_state_dict(state)
+
+
+def check_optimizer_state(opt: torch.optim.Optimizer, state: Any, where: str) -> None:
+    """Raise unless ``state`` (an optimizer state dict read from a checkpoint) has ``opt``'s
+    parameter groups and per-parameter tensors of its parameters' shapes.
+
+    Raises:
+        ConfigError: naming the checkpoint and the first mismatch.
+    """
+    fix = "delete it (or rerun with --restart) to search from the start"
+    try:
+        groups, per_param = state["param_groups"], state["state"]
+        saved = [i for g in groups for i in g["params"]]
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"checkpoint {where}: an optimizer state lacks {exc}; {fix}") from None
+    params = [p for g in opt.param_groups for p in g["params"]]
+    if len(groups) != len(opt.param_groups) or len(saved) != len(params):
+        raise ConfigError(f"checkpoint {where}: an optimizer state holds {len(saved)} "
+                          f"parameters in {len(groups)} group(s), this search has {len(params)} "
+                          f"in {len(opt.param_groups)}; {fix}")
+    position = {index: k for k, index in enumerate(saved)}
+    for index, entry in per_param.items():
+        if index not in position or not isinstance(entry, dict):
+            raise ConfigError(f"checkpoint {where}: an optimizer state names parameter "
+                              f"{index!r}, which it does not list; {fix}")
+        shape = params[position[index]].shape
+        for name, value in entry.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != shape:
+                raise ConfigError(f"checkpoint {where}: optimizer entry {name} of parameter "
+                                  f"{index} has shape {list(value.shape)}, the parameter "
+                                  f"{list(shape)}; {fix}")

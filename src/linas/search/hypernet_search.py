@@ -35,8 +35,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from linas._tensors import check_tensors
 from linas.latency.model import LUTLatencyModel
 from linas.search.base import SEARCH_STRATEGIES, SupernetSearch
+from linas.search.checkpoint import FIX as _FIX
 from linas.search.config import SearchConfig
 from linas.search.gumbel import gumbel_softmax
 from linas.search.hypernet import (
@@ -214,7 +216,8 @@ class HypernetSearch(SupernetSearch[HypernetState]):
                 "embed_mean": torch.as_tensor(self.embedder.mean),
                 "embed_std": torch.as_tensor(self.embedder.std)}
 
-    def _load_strategy_state(self, blob: dict[str, Any]) -> None:
+    def _load_strategy_state(self, blob: dict[str, Any], where: str) -> None:
+        check_tensors(self.hnet.state_dict(), blob["hypernet"], f"checkpoint {where}", _FIX)
         self.hnet.load_state_dict(blob["hypernet"])
         self.h_opt.load_state_dict(blob["h_opt"])
         self.prefs.set_state(blob["pref_rng"])

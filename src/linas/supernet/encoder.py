@@ -132,6 +132,11 @@ def _load_features(encoder: DenseNetEncoder, state: dict[str, torch.Tensor], sou
             continue
         key = _LEGACY_KEY.sub(r"\1\2", key.removeprefix("features."))
         feats[key] = value
+    bad = [k for k, v in feats.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ConfigError(f"encoder weights {source}: {bad[0]} holds NaN or inf ({len(bad)} "
+                          "tensor(s) affected); pass an intact densenet121 state_dict")
     try:
         missing, unexpected = encoder.features.load_state_dict(feats, strict=False)
     except RuntimeError as exc:  # shape mismatches
