@@ -48,9 +48,10 @@ def lut(path: Path, size: tuple[int, int] = (64, 64), scale: float = 1.0) -> Pat
     return path
 
 
-def tiny_config(tmp: Path, lut_path: Path | None = None, **data: object) -> Path:
-    cfg = {"encoder": {"weights": "random"}, "data": {"size": [64, 64], **data},
-           "devices": [{"name": "edge", "lut": str(lut_path or lut(tmp / "edge.json"))}]}
+def tiny_config(tmp: Path, lut_path: Path | None = None, devices: list[dict] | None = None,
+                encoder: dict | None = None, **data: object) -> Path:
+    cfg = {"encoder": encoder or {"weights": "random"}, "data": {"size": [64, 64], **data},
+           "devices": devices or [{"name": "edge", "lut": str(lut_path or lut(tmp / "edge.json"))}]}
     path = tmp / "run.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -191,7 +192,14 @@ CASES = [
                                                   str(t / "p.safetensors"), "--fingerprint",
                                                   str(write(t / "fp.json", _fingerprint(
                                                       mean_ms=["fast"] * 10)))], "fp.json"),
+    Case("predictor-tensor-wrong-shape", lambda t: _predictor_args(t, mu=(4, 21)), "mu"),
+    Case("predictor-tensor-nan", lambda t: _predictor_args(t, nan="basis"), "NaN"),
+    Case("predictor-header-mangled", lambda t: _predictor_args(t, header="{"), "format"),
     # --- run configs -----------------------------------------------------------------------
+    Case("device-name-escapes", lambda t: run_args(t, devices=[{"name": "../../etc", "lut": str(
+        lut(t / "e.json"))}]), "../../etc"),
+    Case("encoder-weights-nan", lambda t: run_args(t, encoder={"weights": str(_nan_encoder(
+        t / "enc.safetensors"))}), "enc.safetensors"),
     Case("config-not-yaml", lambda t: ["search", "--config", str(write(t / "c.yaml", "a: [1")),
                                        "--out", str(t / "r")], "c.yaml"),
     Case("config-binary", lambda t: ["search", "--config", str(write(t / "c.yaml",
@@ -281,6 +289,38 @@ def _fingerprint(**edit: object) -> str:
             "mean_ms": [1.0] * 10, "std_ms": [0.1] * 10, "input_size": [128, 128]}
     data.update(edit)
     return json.dumps(data)
+
+
+def _predictor_args(tmp: Path, mu: tuple[int, ...] = (NUM_LAYERS, NUM_CHOICES),
+                    nan: str | None = None, header: str | None = None) -> list[str]:
+    """``predictor onboard`` on a predictor file with one tensor of another shape, NaN in one
+    tensor, or a mangled header."""
+    from dataclasses import asdict
+
+    import torch
+    from safetensors.torch import save_file
+
+    from linas.latency.predictor import FORMAT, PredictorConfig, empty_factors
+
+    tensors = asdict(empty_factors(rank=2, n_devices=3))
+    tensors["mu"] = torch.zeros(mu)
+    if nan is not None:
+        tensors[nan] = torch.full_like(tensors[nan], float("nan"))
+    meta = {"format": FORMAT, "devices": ["a", "b", "c"], "config": asdict(PredictorConfig()),
+            "meta": {}}
+    path = tmp / "p.safetensors"
+    save_file(tensors, str(path), metadata={"linas": header or json.dumps(meta)})
+    fp = write(tmp / "fp.json", _fingerprint())
+    return ["predictor", "onboard", "--predictor", str(path), "--fingerprint", str(fp), "--out",
+            str(tmp / "lut.json")]
+
+
+def _nan_encoder(path: Path) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"features.conv0.weight": torch.full((64, 3, 7, 7), float("nan"))}, str(path))
+    return path
 
 
 def _history_truncated(tmp: Path) -> list[str]:
