@@ -18,14 +18,27 @@ def test_feature_cache_size_matches_the_encoder_taps():
     floats = 64 * 240 * 320 + 256 * 120 * 160 + 512 * 60 * 80 + 1024 * 30 * 40 + 1024 * 15 * 20
     assert resources.feature_cache_bytes(1, (480, 640)) == floats * 4  # ~52.7 MiB an image
     assert resources.feature_cache_bytes(1000, (480, 640)) > 50 * resources.GIB
+    assert resources.feature_cache_bytes(1, (480, 640), dtype_bytes=2) == floats * 2
 
 
 def test_cache_that_does_not_fit_ram_is_refused(monkeypatch):
     monkeypatch.setattr(resources, "available_ram_bytes", lambda: 8 * resources.GIB)
     need, line = resources.check_feature_cache(100, (128, 128))
     assert need > 0 and "GiB" in line
-    with pytest.raises(ConfigError, match=r"1000 images at 480x640 need 51\.\d+ GiB.*fewer"):
+    with pytest.raises(ConfigError, match=r"1000 images at 480x640 need 51\.\d+ GiB.*"
+                                          r"compute\.feature_cache: disk.*fewer"):
         resources.check_feature_cache(1000, (480, 640))
+
+
+def test_disk_cache_counts_the_free_space_and_a_cache_already_there(monkeypatch, tmp_path):
+    usage = namedtuple("usage", "total used free")
+    need = resources.feature_cache_bytes(10, (64, 64))
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 0, need))
+    with pytest.raises(ConfigError, match=r"10% margin.*compute\.cache_dtype: float16.*--out"):
+        resources.check_feature_cache(10, (64, 64), "disk", "float32", tmp_path)
+    (tmp_path / "train_f0.npy").write_bytes(b"0" * (need // 5))  # reused or replaced in place
+    got, line = resources.check_feature_cache(10, (64, 64), "disk", "float32", tmp_path)
+    assert got == need and "on disk under" in line
 
 
 def test_checkpoint_without_disk_space_is_refused(monkeypatch, tmp_path):

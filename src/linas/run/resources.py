@@ -13,10 +13,14 @@ from linas.supernet.encoder import TAPS
 GIB = 1024**3
 
 
-def feature_cache_bytes(n_images: int, size: tuple[int, int]) -> int:
-    """RAM of the frozen encoder's cached features (float32, five taps) for ``n_images``."""
+CACHE_DTYPE_BYTES = {"float32": 4, "float16": 2}
+
+
+def feature_cache_bytes(n_images: int, size: tuple[int, int], dtype_bytes: int = 4) -> int:
+    """Bytes of the frozen encoder's cached features (five taps) for ``n_images`` at ``size``
+    (H, W), ``dtype_bytes`` a value (4: float32, 2: float16)."""
     h, w = size
-    per_image = sum(c * (h // s) * (w // s) for _, c, s in TAPS) * 4
+    per_image = sum(c * (h // s) * (w // s) for _, c, s in TAPS) * dtype_bytes
     return n_images * per_image
 
 
@@ -31,21 +35,63 @@ def available_ram_bytes() -> int | None:
     return None
 
 
-def check_feature_cache(n_images: int, size: tuple[int, int]) -> tuple[int, str]:
-    """(bytes, a one-line estimate) of the feature cache.
+def check_feature_cache(n_images: int, size: tuple[int, int], where: str = "ram",
+                        dtype: str = "float32", folder: Path | None = None,
+                        batch_size: int = 16) -> tuple[int, str]:
+    """(bytes, a one-line estimate) of the feature cache, kept in RAM or on disk.
+
+    Args:
+        n_images: images of all splits together.
+        size: (H, W) the encoder runs at.
+        where: ``ram`` or ``disk`` (``compute.feature_cache``).
+        dtype: ``float32`` or ``float16`` (``compute.cache_dtype``).
+        folder: the cache folder (``RUN/cache``), required for ``disk``.
+        batch_size: images encoded at a time (the RAM a disk cache needs).
 
     Raises:
-        ConfigError: the cache would not fit the available RAM, with the figure and the fix.
+        ConfigError: the cache would not fit the available RAM (``ram``) or the free disk
+            space of ``folder`` (``disk``), with the figures and the fixes.
+        ValueError: an unknown ``where``/``dtype``, or ``disk`` without a folder.
     """
-    need = feature_cache_bytes(n_images, size)
+    if dtype not in CACHE_DTYPE_BYTES or where not in ("ram", "disk"):
+        raise ValueError(f"feature cache {where!r} {dtype!r}: use ram/disk and float32/float16")
+    need = feature_cache_bytes(n_images, size, CACHE_DTYPE_BYTES[dtype])
+    if where == "ram":
+        return need, _check_ram_cache(n_images, size, dtype, need)
+    if folder is None:
+        raise ValueError("check_feature_cache(where='disk') needs the cache folder")
+    return need, _check_disk_cache(n_images, size, dtype, need, Path(folder), batch_size)
+
+
+def _check_ram_cache(n_images: int, size: tuple[int, int], dtype: str, need: int) -> str:
     avail = available_ram_bytes()
     line = (f"feature cache: {n_images} images at {size[0]}x{size[1]} need {need / GIB:.2f} GiB "
-            f"of RAM" + (f" ({avail / GIB:.1f} GiB available)" if avail else ""))
+            f"of RAM in {dtype}" + (f" ({avail / GIB:.1f} GiB available)" if avail else ""))
     if avail is not None and need > 0.8 * avail:
-        raise ConfigError(f"{line}: more than 80% of the available memory; use fewer images "
+        raise ConfigError(f"{line}: more than 80% of the available memory; use "
+                          "compute.feature_cache: disk (memory-mapped, read batch by batch), "
+                          "fewer images (data.n_images / a smaller dataset), a smaller "
+                          "data.size, or encoder.finetune: true (no cache)")
+    return line
+
+
+def _check_disk_cache(n_images: int, size: tuple[int, int], dtype: str, need: int,
+                      folder: Path, batch_size: int) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    # a cache already there is reused or replaced file by file: its bytes count as free
+    have = sum(p.stat().st_size for p in folder.glob("*.npy") if p.is_file())
+    batch = feature_cache_bytes(min(batch_size, n_images), size, 4)  # float32 maps of a batch
+    line = (f"feature cache: {n_images} images at {size[0]}x{size[1]} in {dtype}: "
+            f"{need / GIB:.1f} GiB on disk under {folder} ({free / GIB:.1f} GiB free); "
+            f"RAM per batch ~{batch / GIB:.1f} GiB")
+    if 1.1 * need > free + have:
+        raise ConfigError(f"{line}: not enough space ({1.1 * need / GIB:.1f} GiB needed with a "
+                          f"10% margin, {(free + have) / GIB:.1f} GiB usable); use "
+                          "compute.cache_dtype: float16 (half the size), fewer images "
                           "(data.n_images / a smaller dataset), a smaller data.size, or "
-                          "encoder.finetune: true (no cache)")
-    return need, line
+                          "another --out on a larger disk")
+    return line
 
 
 def checkpoint_bytes(net: Supernet) -> int:

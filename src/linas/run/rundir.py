@@ -10,6 +10,7 @@ Layout::
     RUN/luts/              every LUT the run used (measured here or copied)
     RUN/checkpoints/       search checkpoint, final weights per architecture
     RUN/deploy/<device>/   model.onnx, card.json, card.md (one per device)
+    RUN/cache/             the frozen encoder's features, memory-mapped (compute.feature_cache)
     RUN/data/              the synthetic dataset (data.kind synthetic only)
 """
 
@@ -33,7 +34,7 @@ CONFIG_FILE = "config.yaml"
 # What a run writes (and so what --restart may delete); data/ only via the synthetic check.
 LOCK_FILE = ".lock"
 ARTEFACTS = ("config.yaml", "results.json", "pareto.json", "report.md", "plots", "luts",
-             "checkpoints", "deploy")
+             "checkpoints", "deploy", "cache")
 # Sections a later stage command may change on a finished search: they act after the search.
 LATER_STAGE = {"pareto": ("pareto.", "final."), "train": ("final.",)}
 
@@ -63,6 +64,10 @@ class RunDir:
     @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
 
     @property
     def plots(self) -> Path:
