@@ -28,6 +28,14 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+_FORBIDDEN: list[str] = []  # why this process must not write (torchrun ranks other than 0)
+
+
+def forbid_writes(reason: str) -> None:
+    """Make every later atomic write of this process an error (a rank other than 0 under
+    torchrun: only rank 0 writes files; a write reaching here is a bug, never a silent
+    second writer)."""
+    _FORBIDDEN[:] = [reason]
 
 
 @contextmanager
@@ -35,6 +43,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is
     removed."""
     path = Path(path)
+    if _FORBIDDEN:
+        raise RuntimeError(f"{path}: this process must not write files ({_FORBIDDEN[0]})")
     if path.is_dir():  # named as the user gave it, not as the temporary file
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)

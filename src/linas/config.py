@@ -109,9 +109,25 @@ class SearchSection(SearchConfig):
 
 @dataclass(frozen=True)
 class ComputeConfig:
-    """Where training runs: intra-op ``threads`` (None: torch's default)."""
+    """Where training runs (search, weight-sharing evaluation, zero-cost scoring, final
+    training; latency measurement keeps each device's own ``measure`` settings).
+
+    - ``threads``: intra-op threads (None: torch's default).
+    - ``device``: ``auto`` (cuda when available, else cpu), ``cpu``, ``cuda`` or ``cuda:N``.
+    - ``precision``: ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 adds a gradient scaler).
+    - ``feature_cache``: where the frozen encoder's features live: ``disk`` (memory-mapped
+      under ``RUN/cache/``, read batch by batch: RAM does not grow with the dataset) or
+      ``ram``.
+    - ``cache_dtype``: ``float32`` or ``float16`` (half the disk and read time).
+    - ``checkpoint_every_s``: the least time between two search checkpoints.
+    """
 
     threads: int | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    feature_cache: str = "disk"
+    cache_dtype: str = "float32"
+    checkpoint_every_s: float = 600.0
 
 
 def _default_devices() -> tuple[DeviceConfig, ...]:
@@ -466,6 +482,25 @@ def check_config(cfg: RunConfig, where: str) -> None:
             raise ConfigError(f"{where}: search.holdout: it is the only device; add devices")
     if cfg.compute.threads is not None and cfg.compute.threads < 1:
         raise ConfigError(f"{where}: compute.threads = {cfg.compute.threads}: must be >= 1")
+    _check_compute(cfg.compute, where)
+
+
+COMPUTE_CHOICES = {"precision": ("fp32", "bf16", "fp16"), "feature_cache": ("disk", "ram"),
+                   "cache_dtype": ("float32", "float16")}
+
+
+def _check_compute(compute: ComputeConfig, where: str) -> None:
+    for key, menu in COMPUTE_CHOICES.items():
+        value = getattr(compute, key)
+        if value not in menu:
+            raise ConfigError(f"{where}: compute.{key} = {value!r}{closest(str(value), menu)}: "
+                              f"use one of {', '.join(menu)}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", compute.device):
+        raise ConfigError(f"{where}: compute.device = {compute.device!r}: use auto, cpu, cuda or "
+                          "cuda:N")
+    if not compute.checkpoint_every_s >= 0:
+        raise ConfigError(f"{where}: compute.checkpoint_every_s = "
+                          f"{compute.checkpoint_every_s}: must be >= 0 seconds")
 
 
 def _check_device(dev: DeviceConfig, where: str) -> None:

@@ -209,7 +209,7 @@ def test_hypernet_single_path_trains_one_path_from_the_hypernet(sampler):
     search.net.decode = spy  # type: ignore[method-assign]
     gen, prefs = search.gen.get_state(), search.prefs.get_state()
     feats, masks = TRAIN.batch(torch.arange(4))
-    search._weight_step(feats, masks, warm=False, tau=1.0, hard=False)  # soft phase too
+    search._weight_step(feats, masks, 1.0, warm=False, tau=1.0, hard=False)  # soft phase too
     search.gen.set_state(gen)
     search.prefs.set_state(prefs)
     logits = search._weight_logits() if sampler == "gumbel" else None
@@ -234,7 +234,7 @@ def test_hypernet_default_weight_step_is_plain_adam():
     search.net.decode = spy  # type: ignore[method-assign]
     phases = [(True, False), (False, False), (False, True)]  # warm-up, soft, hard
     for (warm, hard), (feats, masks) in zip(phases, tiny_data(12, 3).batches(4), strict=True):
-        search._weight_step(feats, masks, warm=warm, tau=1.0, hard=hard)
+        search._weight_step(feats, masks, 1.0, warm=warm, tau=1.0, hard=hard)
         weights, choices = calls[-1]
         assert (weights is None) == (warm or hard)
         loss = nn.functional.cross_entropy(twin.decode(feats, weights, choices), masks,

@@ -196,7 +196,7 @@ def test_single_path_computes_only_the_sampled_path(supernet, sampler):
     try:
         gen_state = search.gen.get_state()
         feats, masks = _feats(0)
-        search._weight_step(feats, masks, warm=False, tau=1.0, hard=False)  # soft phase too
+        search._weight_step(feats, masks, 1.0, warm=False, tau=1.0, hard=False)  # soft phase too
         search.gen.set_state(gen_state)
         expected = search.fair.sample_path(search.logits, 1.0, search.gen, uniform=False)
     finally:
@@ -209,7 +209,7 @@ def test_checkpoint_round_trips_every_optimizer_state(supernet, tmp_path):
     search = _search(supernet, train_mode="single-path", momentum="seed", calr="seed")
     for seed in range(3):
         feats, masks = _feats(seed)
-        search._weight_step(feats, masks, warm=False, tau=1.0, hard=True)
+        search._weight_step(feats, masks, 1.0, warm=False, tau=1.0, hard=True)
     search.save(tmp_path / "s.pt")
     other = _search(supernet, train_mode="single-path", momentum="seed", calr="seed")
     other.load(tmp_path / "s.pt", [])

@@ -153,7 +153,11 @@ def proxy_context(split: FeatureSet, num_classes: int, seed: int, batch_size: in
     feats, masks = split.batch(idx)
     decoder = (ProxyDecoder.from_supernet(supernet) if init == "supernet" and supernet
                else ProxyDecoder.seeded(num_classes, seed))
-    return ProxyContext(decoder, [f.detach() for f in feats], masks, num_classes, ignore_index)
+    # the supernet's weights may sit on a GPU (compute.device): the batch goes where they are
+    device = (next(supernet.parameters()).device if init == "supernet" and supernet
+              else torch.device("cpu"))
+    return ProxyContext(decoder, [f.detach().to(device) for f in feats], masks.to(device),
+                        num_classes, ignore_index)
 
 
 class Proxy(ABC):

@@ -44,6 +44,8 @@ def run_final(run: Run, ctx: Context, devices: dict[str, Any],
     targets = [d for d in run.cfg.devices if only is None or d.name == only]
     archs = list(dict.fromkeys(devices[d.name]["selected"]["arch"] for d in targets))
     trained = {a: train_arch(run, ctx, Arch.parse(a)) for a in archs}
+    if not run.compute.main:  # rank 0 exports, times and writes the cards
+        return {}
     cards = {d.name: deploy_device(run, ctx, d, devices[d.name], *trained[
         devices[d.name]["selected"]["arch"]]) for d in targets}
     run.results.setdefault("deploy", {}).update(cards)
@@ -62,20 +64,25 @@ def train_arch(run: Run, ctx: Context,
     weights = run.dir.checkpoints / "final" / f"{arch}.safetensors"
     ignore = run.results.get("ignore_index", 255)
     history: list[dict[str, Any]]
-    if weights.is_file():
+    compute = run.compute
+    if compute.agree(weights.is_file()):
         history = load_trained(model, weights)
         run.rep.info(f"reusing trained weights {weights}")
+        model.to(compute.device)
     else:
         cfg = replace(run.cfg.final, seed=run.seeds["final"])
         steps = cfg.epochs * -(-len(splits["train"]) // cfg.batch_size)
+        model.to(compute.device)
         with run.rep.task(f"final training {arch}", steps) as advance:
             history = train_final(model, splits["train"], cfg, ignore,
-                                  on_step=lambda: advance(1))
-        save_safetensors_atomic(weights, model.state_dict(),
-                                metadata={"train_history": json.dumps(history)})
-    metrics = evaluate_model(model, splits["test"], run.results["num_classes"], ignore)
+                                  on_step=lambda: advance(1), compute=compute)
+        if compute.main:
+            save_safetensors_atomic(weights, {k: v.cpu() for k, v in model.state_dict().items()},
+                                    metadata={"train_history": json.dumps(history)})
+    metrics = evaluate_model(model, splits["test"], run.results["num_classes"], ignore,
+                             compute=compute)
     metrics["train_history"] = history
-    return model, metrics, weights
+    return model.cpu(), metrics, weights  # exported and timed on the CPU
 
 
 def load_trained(model: SegmentationModel, weights: Path) -> list[dict[str, Any]]:

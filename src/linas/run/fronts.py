@@ -54,6 +54,8 @@ def run_fronts(run: Run, ctx: Context, state: Any) -> dict[str, Any]:
         devices[dev.name] = front
     run.results["pareto_search"] = {k: v for k, v in info.items() if k != "per_device"}
     run.results["fleet_plan"] = fleet_plan(run, ctx, miou)
+    if not run.compute.main:  # only rank 0 writes
+        return devices
     write_json_atomic(run.dir.pareto, {
         "search": run.results["pareto_search"],
         "evaluated": [{"arch": str(Arch(k)), "miou": v} for k, v in miou.items()],
@@ -101,7 +103,7 @@ def evaluate_once(run: Run, ctx: Context,
     with run.rep.task("weight-sharing evaluation", len(todo)) as advance:
         for key in todo:
             out[key], _ = evaluate_choices(ctx.net, ctx.splits["arch_val"], list(key),
-                                           num_classes, ignore)
+                                           num_classes, ignore, compute=run.compute)
             advance(1)
     run.results["evaluated_architectures"] = len(out)
     return out

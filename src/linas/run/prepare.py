@@ -21,6 +21,8 @@ from linas.run.state import Run
 from linas.space import SearchSpace
 from linas.supernet import Supernet, load_encoder
 
+CACHE_TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
 
 @dataclass
 class Context:
@@ -52,6 +54,7 @@ def prepare(run: Run) -> Context:
     check_all(run, luts)
     run.results["devices_config"] = {d.name: _device_summary(run, d, luts[d.name])
                                      for d in run.cfg.devices}
+    net.to(run.compute.device)  # after the LUTs: a measurement keeps its own device
     return Context(net, splits, luts, list(data["class_names"]), data["tensors"]["test"][0])
 
 
@@ -91,15 +94,33 @@ def prepare_features(run: Run, data: dict[str, Any]) -> tuple[Supernet, dict[str
         return net, {name: FeatureSet(masks=masks, images=images, encoder=net.encoder)
                      for name, (images, masks) in data["tensors"].items()}
     net.freeze_encoder()
-    splits: dict[str, FeatureSet] = {}
-    total = sum(int(t[0].shape[0]) for t in data["tensors"].values())
-    need, line = check_feature_cache(total, run.size)
+    return net, cache_splits(run, net, data["tensors"])
+
+
+def cache_splits(run: Run, net: Supernet, tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]
+                 ) -> dict[str, FeatureSet]:
+    """The frozen encoder's features of every split, in RAM or memory-mapped under
+    ``RUN/cache`` (``compute.feature_cache``), in ``compute.cache_dtype``; a disk cache that
+    matches is reused.
+
+    Raises:
+        ConfigError: the cache would not fit the RAM or the disk (with the fixes).
+    """
+    where, dtype = run.cfg.compute.feature_cache, run.cfg.compute.cache_dtype
+    folder = run.dir.cache
+    total = sum(int(t[0].shape[0]) for t in tensors.values())
+    need, line = check_feature_cache(total, run.size, where, dtype, folder)
     run.rep.info(line)
     run.results["feature_cache_bytes"] = need
+    run.results["feature_cache"] = {"where": where, "dtype": dtype, "bytes": need}
+    splits: dict[str, FeatureSet] = {}
     with run.rep.task("caching encoder features", total) as advance:
-        for name, (images, masks) in data["tensors"].items():
-            splits[name] = cache_features(net.encoder, images, masks, progress=advance)
-    return net, splits
+        for name, (images, masks) in tensors.items():
+            splits[name] = cache_features(
+                net.encoder, images, masks, progress=advance,
+                path_prefix=folder / name if where == "disk" else None,
+                dtype=CACHE_TORCH_DTYPES[dtype], info=run.rep.info)
+    return splits
 
 
 def read_device_lut(run: Run, dev: DeviceConfig) -> LUT:

@@ -34,7 +34,7 @@ def hypernet_devices(run: Run, ctx: Context) -> list[HypernetDevice]:
 def run_search(run: Run, ctx: Context) -> Any:
     """Run (or resume, or load a finished) search; returns its state."""
     cfg, ckpt = search_config(run), run.dir.checkpoints / "search.pt"
-    if not ckpt.is_file():
+    if not ckpt.is_file() and run.compute.main:
         need, line = check_checkpoint_disk(ctx.net, run.dir.checkpoints)
         run.rep.info(line)
         run.results["checkpoint_estimate_bytes"] = need
@@ -43,16 +43,17 @@ def run_search(run: Run, ctx: Context) -> Any:
     if strategy == "hypernet":
         every = hypernet_devices(run, ctx)
         train = [d for d in every if d.name != run.cfg.search.holdout]
-        search: Any = HypernetSearch(ctx.net, train, cfg, run.cfg.hypernet, ignore)
+        search: Any = HypernetSearch(ctx.net, train, cfg, run.cfg.hypernet, ignore,
+                                     run.compute)
         state = search.fit(ctx.splits["train"], ctx.splits["arch_val"], ckpt, run.rep,
-                           "searching (hypernetwork)")
+                           "searching (hypernetwork)", run.cfg.compute.checkpoint_every_s)
         run.results["search"] = _hypernet_summary(run, cfg, state, every, train)
         return state
     devices = [DeviceTarget(d.name, ctx.models[d.name], d.budget_ms)
                for d in run.cfg.devices]
-    search = BilevelSearch(ctx.net, devices, cfg, ignore)
+    search = BilevelSearch(ctx.net, devices, cfg, ignore, run.compute)
     state = search.fit(ctx.splits["train"], ctx.splits["arch_val"], ckpt, run.rep,
-                       "searching (bi-level)")
+                       "searching (bi-level)", run.cfg.compute.checkpoint_every_s)
     run.results["search"] = {"strategy": "bilevel", "config": asdict(cfg),
                              "history": state.history, "argmax_arch": str(state.best_arch()),
                              "devices": {d.name: {"target_ms": d.target_ms} for d in devices}}

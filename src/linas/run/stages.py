@@ -5,10 +5,14 @@ stages, and writes ``results.json`` atomically."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from linas._errors import ConfigError
+from linas._io import forbid_writes
+from linas.compute import resolve_compute
 from linas.config import RunConfig, load_config
 from linas.progress import Reporter
 from linas.run.final import run_final
@@ -22,62 +26,86 @@ from linas.run.state import Run
 def run_demo(cfg: RunConfig, out: Path, reporter: Reporter | None = None,
              restart: bool = False) -> dict[str, Any]:
     """Every stage: data, features, LUTs, search, fronts, a model per device, report."""
-    rep = reporter or Reporter()
-    with run_lock(out, rep.warn):
-        return _demo(Run.start(cfg, open_run(out, cfg, restart), rep))
-
-
-def _demo(run: Run) -> dict[str, Any]:
-    ctx = prepare(run)
-    with run.stage("search"):
-        state = run_search(run, ctx)
-    run.save()
-    with run.stage("pareto"):
-        run.results["devices"] = run_fronts(run, ctx, state)
-    run.save()
-    with run.stage("final"):
-        run_final(run, ctx, run.results["devices"])
-    return finish(run)
+    with session(out, cfg, reporter, restart=restart) as (run, ctx):
+        with run.stage("search"):
+            state = run_search(run, ctx)
+        run.save()
+        with run.stage("pareto"):
+            run.results["devices"] = run_fronts(run, ctx, state)
+        run.save()
+        with run.stage("final"):
+            run_final(run, ctx, run.results["devices"])
+        return finish(run)
 
 
 def run_search_stage(cfg: RunConfig, out: Path, reporter: Reporter | None = None,
                      restart: bool = False) -> dict[str, Any]:
     """``linas search``: prepare and search, checkpointing into ``out``."""
-    rep = reporter or Reporter()
-    with run_lock(out, rep.warn):
-        run = Run.start(cfg, open_run(out, cfg, restart), rep)
-        ctx = prepare(run)
+    with session(out, cfg, reporter, restart=restart) as (run, ctx):
         with run.stage("search"):
             run_search(run, ctx)
         run.save()
         return run.results
 
 
-def resume(out: Path, stage: str, overrides: RunConfig | None,
-           reporter: Reporter | None) -> tuple[Run, Context, Any]:
-    """Reopen a searched run for a later ``stage`` (``pareto`` | ``train``): a requested config
-    may change only that stage's and later sections; the search completes or is loaded."""
-    run_dir = RunDir(Path(out))
+@contextmanager
+def session(out: Path, cfg: RunConfig | None, reporter: Reporter | None,
+            restart: bool = False, stage: str | None = None) -> Iterator[tuple[Run, Context]]:
+    """Open ``out`` for a command and prepare it (data, features, LUTs).
+
+    ``stage`` None: a run under ``cfg`` (new, resumed or ``restart``-ed; changed settings are
+    refused). ``stage`` ``pareto`` | ``train``: an existing run, whose config ``cfg`` may change
+    only that stage's and later sections.
+
+    Under torchrun, rank 0 holds the directory's lock, opens and prepares it, and writes every
+    file; the other ranks wait for it, then prepare from what it wrote (quietly, and with
+    writing forbidden), and take part in every computation.
+    """
+    rep = reporter or Reporter()
+    requested = cfg if cfg is not None else RunDir(Path(out)).load_config()
+    compute = resolve_compute(requested.compute.device, requested.compute.precision)
+    if not compute.main:
+        compute.barrier()  # rank 0 has opened the directory and prepared everything
+        forbid_writes(f"rank {compute.rank} of a torchrun group; rank 0 writes")
+        run = Run.start(RunDir(Path(out)).load_config(), RunDir(Path(out)),
+                        Reporter(quiet=True), compute)
+        yield run, prepare(run)
+        return
+    with run_lock(out, rep.warn):
+        if stage is None:
+            run_dir = open_run(out, requested, restart)
+            run_cfg = requested
+        else:
+            run_dir, run_cfg = reopen(Path(out), stage, cfg)
+        run = Run.start(run_cfg, run_dir, rep, compute)
+        try:
+            ctx = prepare(run)
+        finally:
+            compute.barrier()  # the other ranks prepare from what rank 0 wrote
+        yield run, ctx
+
+
+def reopen(out: Path, stage: str, requested: RunConfig | None) -> tuple[RunDir, RunConfig]:
+    """An existing run for a later ``stage`` (``pareto`` | ``train``): a requested config may
+    change only that stage's and later sections (then it is stored)."""
+    run_dir = RunDir(out)
     cfg = run_dir.load_config()
-    if overrides is not None:
-        changed = refuse_changes(run_dir, cfg.to_dict(), overrides.to_dict(), LATER_STAGE[stage])
+    if requested is not None:
+        changed = refuse_changes(run_dir, cfg.to_dict(), requested.to_dict(),
+                                 LATER_STAGE[stage])
         if changed:
-            cfg = overrides
+            cfg = requested
             run_dir.write_config(cfg)
-    run = Run.start(cfg, run_dir, reporter)
-    ctx = prepare(run)
-    with run.stage("search"):  # completes an unfinished search, else only loads it
-        state = run_search(run, ctx)
-    return run, ctx, state
+    return run_dir, cfg
 
 
 def run_pareto_stage(out: Path, cfg: RunConfig | None = None,
                      reporter: Reporter | None = None) -> dict[str, Any]:
     """``linas pareto``: fronts per device and the fleet plan from a searched run."""
     RunDir(Path(out)).load_config()  # a clear error before a lock is made in a non-run folder
-    reporter = reporter or Reporter()
-    with run_lock(out, reporter.warn):
-        run, ctx, state = resume(out, "pareto", cfg, reporter)
+    with session(out, cfg, reporter, stage="pareto") as (run, ctx):
+        with run.stage("search"):  # completes an unfinished search, else only loads it
+            state = run_search(run, ctx)
         with run.stage("pareto"):
             run.results["devices"] = run_fronts(run, ctx, state)
         stale = [n for n, card in run.results.get("deploy", {}).items()
@@ -99,9 +127,9 @@ def run_train_stage(out: Path, device: str | None = None, cfg: RunConfig | None 
         stored.device(device)
     if not run_dir.read_results().get("devices"):
         raise ConfigError(f"run {out}: has no fronts yet; run `linas pareto --run {out}` first")
-    reporter = reporter or Reporter()
-    with run_lock(out, reporter.warn):
-        run, ctx, _ = resume(out, "train", cfg, reporter)
+    with session(out, cfg, reporter, stage="train") as (run, ctx):
+        with run.stage("search"):  # completes an unfinished search, else only loads it
+            run_search(run, ctx)
         with run.stage("final"):
             run_final(run, ctx, run.results["devices"], only=device)
         return finish(run)
@@ -112,7 +140,8 @@ def finish(run: Run) -> dict[str, Any]:
     from linas.run.report import write_report
 
     run.save()
-    write_report(run.dir)
+    if run.compute.main:
+        write_report(run.dir)
     return run.results
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -28,6 +28,7 @@ import torch
 from linas._errors import ConfigError, DataError
 from linas._io import save_torch_atomic, write_json_atomic
 from linas._registry import Registry
+from linas.compute import CPU, Compute, shard_batches
 from linas.data.features import FeatureSet
 from linas.progress import Reporter
 from linas.search.checkpoint import (
@@ -49,7 +50,7 @@ from linas.supernet import Supernet
 
 # The checkpoint holds the whole supernet and its optimizer states (~2 GB), so writing it every
 # epoch would cost more than the minute of work a crash can lose.
-CHECKPOINT_EVERY_S = 60.0
+CHECKPOINT_EVERY_S = 600.0
 
 Batch = tuple[list[torch.Tensor], torch.Tensor]
 
@@ -64,12 +65,36 @@ class SearchResult(Protocol):
 S = TypeVar("S", bound=SearchResult)
 
 
-def cycle_batches(data: FeatureSet, batch_size: int, generator: torch.Generator
-                  ) -> Iterator[Batch]:
-    """Shuffled batches of ``data`` without end, reshuffled each pass (lazily: a pass draws
-    its order on its first batch, so an unused cycle draws nothing)."""
+def cycle_batches(data: FeatureSet, batch_size: int, generator: torch.Generator,
+                  compute: Compute = CPU) -> Iterator[tuple[float, Batch]]:
+    """:func:`shard_batches` without end, reshuffled each pass (lazily: a pass draws its
+    order on its first batch, so an unused cycle draws nothing)."""
     while True:
-        yield from data.batches(batch_size, generator)
+        yield from shard_batches(data, batch_size, generator, compute)
+
+
+def shared_ce(out: torch.Tensor, masks: torch.Tensor, share: float, ignore_index: int
+              ) -> torch.Tensor:
+    """This rank's part of the global batch's mean CE: its mean CE times its ``share`` (an
+    empty shard gives a zero that still carries the graph)."""
+    if masks.numel() == 0:
+        return out.sum() * 0.0
+    return segmentation_ce(out, masks, ignore_index) * share
+
+
+def step_with(loss: torch.Tensor, opt: torch.optim.Optimizer, params: Sequence[torch.Tensor],
+              compute: Compute, scaler: torch.amp.GradScaler | None) -> None:
+    """Backward ``loss``, sum the gradients of ``params`` over the ranks, step ``opt`` (through
+    the fp16 gradient scaler when there is one)."""
+    if scaler is None:
+        loss.backward()
+        compute.sum_grads(params)
+        opt.step()
+        return
+    scaler.scale(loss).backward()
+    compute.sum_grads(params)
+    scaler.step(opt)
+    scaler.update()
 
 
 class SupernetSearch(ABC, Generic[S]):
@@ -88,12 +113,17 @@ class SupernetSearch(ABC, Generic[S]):
     arch_stats: ClassVar[tuple[str, ...]]  # keys of _arch_step's stats (0.0 in warm-up)
     state: S
 
-    def __init__(self, supernet: Supernet, config: SearchConfig, ignore_index: int = 255) -> None:
+    def __init__(self, supernet: Supernet, config: SearchConfig, ignore_index: int = 255,
+                 compute: Compute = CPU) -> None:
         self.net, self.cfg, self.ignore_index = supernet, config, ignore_index
-        self.gen = torch.Generator().manual_seed(config.seed)
-        params = [p for p in supernet.parameters() if p.requires_grad]
-        self.fair = FairTraining(params, config.lr_weights, config.weight_decay, config.calr,
-                                 config.momentum, config.split_layer, config.path_sampler)
+        self.compute = compute
+        self.gen = torch.Generator().manual_seed(config.seed)  # CPU: the same on every device
+        self.params = [p for p in supernet.parameters() if p.requires_grad]
+        self.fair = FairTraining(self.params, config.lr_weights, config.weight_decay,
+                                 config.calr, config.momentum, config.split_layer,
+                                 config.path_sampler)
+        self.scaler = compute.scaler()
+        compute.sync_module(supernet)
         self._progress = 0.0  # fraction of all weight steps done, for CaLR 'dynas'
 
     @property
@@ -139,33 +169,41 @@ class SupernetSearch(ABC, Generic[S]):
         warm, tau, hard = epoch_phase(epoch, self.cfg)
         self.net.train()
         sums = dict.fromkeys(("ce_train", *self.arch_stats), 0.0)
-        val = cycle_batches(arch_val, self.cfg.batch_size, self.gen)
+        val = cycle_batches(arch_val, self.cfg.batch_size, self.gen, self.compute)
         n, per_epoch = 0, self.steps_per_epoch(train)
-        for feats, masks in train.batches(self.cfg.batch_size, self.gen):
+        for share, (feats, masks) in shard_batches(train, self.cfg.batch_size, self.gen,
+                                                   self.compute):
             self._progress = (epoch + n / per_epoch) / self.total_epochs
-            sums["ce_train"] += self._weight_step(feats, masks, warm, tau, hard)
+            sums["ce_train"] += self._weight_step(feats, masks, share, warm, tau, hard)
             if not warm:
-                for key, value in self._arch_step(*next(val), tau, hard).items():
+                v_share, (v_feats, v_masks) = next(val)
+                for key, value in self._arch_step(v_feats, v_masks, v_share, tau,
+                                                  hard).items():
                     sums[key] += value
             n += 1
             if on_step is not None:
                 on_step()
-        means = {k: v / max(n, 1) for k, v in sums.items()}
+        # each rank summed its share of every batch's figures: their sum is the whole batch's
+        totals = self.compute.sum_(torch.tensor(list(sums.values()), dtype=torch.float64,
+                                                device=self.compute.device)).tolist()
+        self.compute.sync_buffers(self.net)  # rank 0's BatchNorm statistics everywhere
+        means = {k: v / max(n, 1) for k, v in zip(sums, totals, strict=True)}
         phase = "warmup" if warm else ("hard" if hard else "soft")
         return {"epoch": epoch, "phase": phase, "tau": tau, **means, **self._epoch_stats()}
 
     # ---- the weight step (FairTraining, every strategy) ------------------------------------
 
-    def _weight_step(self, feats: list[torch.Tensor], masks: torch.Tensor, warm: bool,
-                     tau: float, hard: bool) -> float:
+    def _weight_step(self, feats: list[torch.Tensor], masks: torch.Tensor, share: float,
+                     warm: bool, tau: float, hard: bool) -> float:
         """One step on the supernet weights with the architecture held fixed, with the
-        FairTraining optimizer state and CaLR learning rate of the sampled choices."""
-        choices, out = self._weight_forward(feats, warm, tau, hard)
-        loss = segmentation_ce(out, masks, self.ignore_index)
+        FairTraining optimizer state and CaLR learning rate of the sampled choices; returns
+        this rank's share of the batch's CE."""
+        with self.compute.autocast():
+            choices, out = self._weight_forward(feats, warm, tau, hard)
+            loss = shared_ce(out, masks, share, self.ignore_index)
         opt = self.fair.optimizer_for(choices, self._progress)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        step_with(loss, opt, self.params, self.compute, self.scaler)
         return float(loss.detach())
 
     def _weight_forward(self, feats: list[torch.Tensor], warm: bool, tau: float,
@@ -193,9 +231,10 @@ class SupernetSearch(ABC, Generic[S]):
         """Detached architecture logits (5, 21) that a weight step samples from."""
 
     @abstractmethod
-    def _arch_step(self, feats: list[torch.Tensor], masks: torch.Tensor, tau: float,
-                   hard: bool) -> dict[str, float]:
-        """One architecture step on an arch-val batch; returns the :attr:`arch_stats`."""
+    def _arch_step(self, feats: list[torch.Tensor], masks: torch.Tensor, share: float,
+                   tau: float, hard: bool) -> dict[str, float]:
+        """One architecture step on this rank's ``share`` of an arch-val batch; returns the
+        :attr:`arch_stats` times ``share`` (summed over ranks by the loop)."""
 
     @abstractmethod
     def _epoch_stats(self) -> dict[str, Any]:
@@ -269,7 +308,8 @@ class SupernetSearch(ABC, Generic[S]):
             label: str, every_s: float = CHECKPOINT_EVERY_S) -> S:
         """Resume from ``ckpt_path`` (when it and ``<stem>_history.json`` exist), run to the
         last epoch, and checkpoint at most once per ``every_s`` seconds and after the last
-        epoch (a finished checkpoint is only loaded).
+        epoch (a finished checkpoint is only loaded). Under torchrun rank 0 decides whether to
+        resume and writes the checkpoints.
 
         Args:
             train: the weight-training split.
@@ -286,14 +326,15 @@ class SupernetSearch(ABC, Generic[S]):
             ConfigError: a checkpoint that does not belong to this search (see :meth:`load`).
         """
         ckpt_path, hist = Path(ckpt_path), history_path(Path(ckpt_path))
-        if ckpt_path.is_file() and hist.is_file():
+        if self.compute.agree(ckpt_path.is_file() and hist.is_file()):
             self.load(ckpt_path, read_history(hist))
             reporter.info(f"resuming from {ckpt_path} at epoch {self.state.epoch}")
         last_save = time.monotonic()
 
         def on_epoch(state: S) -> None:
             nonlocal last_save
-            if state.epoch >= self.total_epochs or time.monotonic() - last_save >= every_s:
+            due = state.epoch >= self.total_epochs or time.monotonic() - last_save >= every_s
+            if due and self.compute.main:  # only rank 0 writes; every rank holds the same
                 self._checkpoint(ckpt_path, reporter)
                 last_save = time.monotonic()
 

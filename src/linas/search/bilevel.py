@@ -19,12 +19,13 @@ from typing import Any
 import torch
 
 from linas._tensors import check_tensors
+from linas.compute import CPU, Compute
 from linas.latency.model import LUTLatencyModel
-from linas.search.base import SEARCH_STRATEGIES, SupernetSearch
+from linas.search.base import SEARCH_STRATEGIES, SupernetSearch, shared_ce
 from linas.search.checkpoint import FIX as _FIX
 from linas.search.config import SearchConfig
 from linas.search.gumbel import gumbel_softmax
-from linas.search.losses import latency_penalty, segmentation_ce
+from linas.search.losses import latency_penalty
 from linas.space import NUM_CHOICES, NUM_LAYERS, Arch
 from linas.supernet import Supernet
 
@@ -66,32 +67,43 @@ class BilevelSearch(SupernetSearch[SearchState]):
     arch_stats = ("ce_val", "penalty")
 
     def __init__(self, supernet: Supernet, devices: Sequence[DeviceTarget], config: SearchConfig,
-                 ignore_index: int = 255) -> None:
-        super().__init__(supernet, config, ignore_index)
+                 ignore_index: int = 255, compute: Compute = CPU) -> None:
+        super().__init__(supernet, config, ignore_index, compute)
         self.devices = list(devices)
         self.logits = torch.zeros(NUM_LAYERS, NUM_CHOICES, requires_grad=True)
         self.a_opt = torch.optim.Adam([self.logits], lr=config.lr_arch, betas=(0.5, 0.999))
+        self.a_scaler = compute.scaler()
         self.state = self._make_state(0, [])
 
     def _weight_logits(self) -> torch.Tensor:
         return self.logits.detach()
 
-    def _arch_step(self, feats: list[torch.Tensor], masks: torch.Tensor, tau: float,
-                   hard: bool) -> dict[str, float]:
-        """One step on the architecture logits: CE on arch-val + latency penalty."""
+    def _arch_step(self, feats: list[torch.Tensor], masks: torch.Tensor, share: float,
+                   tau: float, hard: bool) -> dict[str, float]:
+        """One step on the architecture logits: CE on arch-val + latency penalty (each rank
+        its share of the CE and a 1/world part of the penalty, gradients summed)."""
         weights, choices = gumbel_softmax(self.logits, tau, hard, self.gen)
-        out = (self.net.decode(feats, weights=weights, choices=choices) if hard
-               else self.net.decode(feats, weights=weights))
-        ce = segmentation_ce(out, masks, self.ignore_index)
+        with self.compute.autocast():
+            out = (self.net.decode(feats, weights=weights, choices=choices) if hard
+                   else self.net.decode(feats, weights=weights))
+            ce = shared_ce(out, masks, share, self.ignore_index)
         probs = torch.softmax(self.logits, dim=-1)
         penalty, _ = latency_penalty(probs, [d.model for d in self.devices],
                                      [d.target_ms for d in self.devices])
-        loss = ce + self.cfg.lambda_latency * penalty
+        penalty = penalty / self.compute.world
+        loss = ce.float() + self.cfg.lambda_latency * penalty
+        if self.a_scaler is not None:
+            loss = self.a_scaler.scale(loss)
         # grads for the logits only: the weights' grads are not needed on this split
         (grad,) = torch.autograd.grad(loss, [self.logits])
         self.a_opt.zero_grad(set_to_none=True)
         self.logits.grad = grad
-        self.a_opt.step()
+        self.compute.sum_grads([self.logits])
+        if self.a_scaler is None:
+            self.a_opt.step()
+        else:
+            self.a_scaler.step(self.a_opt)
+            self.a_scaler.update()
         return {"ce_val": float(ce.detach()), "penalty": float(penalty.detach())}
 
     def _epoch_stats(self) -> dict[str, Any]:

@@ -35,7 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from linas._errors import ConfigError
 from linas._tensors import check_tensors
+from linas.compute import CPU, Compute
 from linas.latency.model import LUTLatencyModel
 from linas.search.base import SEARCH_STRATEGIES, SupernetSearch
 from linas.search.checkpoint import FIX as _FIX
@@ -118,10 +120,15 @@ class HypernetSearch(SupernetSearch[HypernetState]):
     arch_stats = ("ce_val", "latency_norm", "budget_excess")
 
     def __init__(self, supernet: Supernet, devices: Sequence[HypernetDevice],
-                 config: SearchConfig, hconfig: HypernetConfig, ignore_index: int = 255) -> None:
+                 config: SearchConfig, hconfig: HypernetConfig, ignore_index: int = 255,
+                 compute: Compute = CPU) -> None:
         if not devices:
             raise ValueError("the hypernetwork search needs at least one training device")
-        super().__init__(supernet, config, ignore_index)
+        if compute.distributed:  # its arch step splits one batch among (device, preference)
+            raise ConfigError("search.strategy hypernet runs in one process (its architecture "
+                              "step splits each batch among device/preference pairs); use "
+                              "search.strategy: bilevel under torchrun, or run without torchrun")
+        super().__init__(supernet, config, ignore_index, compute)
         self.devices, self.hcfg = list(devices), hconfig
         self.prefs = PreferenceSampler(hconfig.dirichlet_alpha, config.seed)
         self._set_embedder(DeviceEmbedder.fit(np.stack([d.raw for d in self.devices])))
@@ -146,8 +153,8 @@ class HypernetSearch(SupernetSearch[HypernetState]):
         idx, pref = self._draw(1)
         return self.hnet(self.emb[idx[0]], pref[0], self.prior[idx[0]])
 
-    def _arch_step(self, feats: list[torch.Tensor], masks: torch.Tensor, tau: float,
-                   hard: bool) -> dict[str, float]:
+    def _arch_step(self, feats: list[torch.Tensor], masks: torch.Tensor, share: float,
+                   tau: float, hard: bool) -> dict[str, float]:
         """One hypernetwork step on an arch-val batch split among random (device, pref)."""
         k = max(1, min(self.hcfg.pairs_per_step if hard else 1, int(masks.shape[0])))
         idx, prefs = self._draw(k)
@@ -159,9 +166,10 @@ class HypernetSearch(SupernetSearch[HypernetState]):
             dev = self.devices[int(idx[j])]
             weights, choices = gumbel_softmax(logits[j], tau, hard, self.gen)
             sub = [f[rows] for f in feats]
-            out = (self.net.decode(sub, weights=weights, choices=choices) if hard
-                   else self.net.decode(sub, weights=weights))
-            ce = segmentation_ce(out, masks[rows], self.ignore_index)
+            with self.compute.autocast():
+                out = (self.net.decode(sub, weights=weights, choices=choices) if hard
+                       else self.net.decode(sub, weights=weights))
+                ce = segmentation_ce(out, masks[rows], self.ignore_index).float()
             expected = dev.model.expected(torch.softmax(logits[j], dim=-1))
             budget = dev.budget_ms if dev.budget_feasible else None
             loss, lat = hypernet_objective(ce, expected, dev.bounds, budget, prefs[j],

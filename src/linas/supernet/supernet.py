@@ -78,6 +78,8 @@ class Supernet(nn.Module):
                 raise ValueError("Supernet.decode needs weights, choices or set_arch(arch)")
             choices = self._arch.choices
         x = feats[-1]
+        if weights is not None:  # architecture weights live on the CPU, features may not
+            weights = weights.to(x.device)
         for i, layer in enumerate(self.layers):
             w = None if weights is None else weights[i]
             x = layer(x, w, None if choices is None else int(choices[i]))
