@@ -196,6 +196,12 @@ CASES = [
     Case("predictor-tensor-nan", lambda t: _predictor_args(t, nan="basis"), "NaN"),
     Case("predictor-header-mangled", lambda t: _predictor_args(t, header="{"), "format"),
     # --- run configs -----------------------------------------------------------------------
+    Case("compute-cuda-without-gpu", lambda t: [*run_args(t), "--set", "compute.device=cuda"],
+         "compute.device", 2),
+    Case("compute-fp16-on-cpu", lambda t: [*run_args(t), "--set", "compute.device=cpu", "--set",
+                                           "compute.precision=fp16"], "bf16"),
+    Case("compute-unknown-precision", lambda t: [*run_args(t), "--set",
+                                                 "compute.precision=fp8"], "fp8"),
     Case("device-name-escapes", lambda t: run_args(t, devices=[{"name": "../../etc", "lut": str(
         lut(t / "e.json"))}]), "../../etc"),
     Case("encoder-weights-nan", lambda t: run_args(t, encoder={"weights": str(_nan_encoder(

@@ -48,3 +48,27 @@ def test_two_gloo_processes_match_one(tmp_path, mode) -> None:
     else:
         assert diff < LIVE_BN_LOGITS_ATOL and abs(one["miou"] - two["miou"]) < LIVE_BN_MIOU_ATOL
     assert np.abs(np.asarray(one["logits"])).max() > 1e-3  # the logits did move
+
+
+def test_torchrun_linas_search_from_the_cli_and_resume(tmp_path) -> None:
+    """`torchrun --nproc_per_node=2 -m linas search` as the README gives it: rank 0 writes the
+    run (the other rank is forbidden to write and would fail if it tried), and the same
+    command again resumes from the checkpoint under torchrun."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "reliability"))
+    from test_kill import write_config
+
+    cfg = write_config(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", str(30500 + os.getpid() % 1000), "-m", "linas", "search",
+           "--config", str(cfg), "--quick", "--out", "run"]
+    for attempt in ("first", "resume"):
+        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, (attempt, proc.stderr[-3000:])
+        assert proc.stdout.count("search done") == 1  # only rank 0 prints its summary
+    assert "resuming from run/checkpoints/search.pt" in proc.stderr
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["compute"] == {"device": "cpu", "precision": "fp32", "processes": 2,
+                              "backend": "gloo"}
+    assert len(res["search"]["history"]) == 3

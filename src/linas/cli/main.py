@@ -6,6 +6,7 @@ repeated ``--set section.key=value``; see :mod:`linas.config`.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -218,7 +219,11 @@ def data_synth(
 
 
 def entrypoint() -> None:
-    """Console script: run the app, turning user errors into one line and exit code 2."""
+    """Console script: run the app, turning user errors into one line and exit code 2.
+
+    Under torchrun only rank 0 prints its summary (every rank still reports its errors)."""
+    if os.environ.get("RANK", "0") != "0":
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     try:
         # with standalone_mode=False click returns the exit code of typer.Exit instead of exiting
         code = app(standalone_mode=False)
