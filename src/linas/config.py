@@ -120,6 +120,8 @@ class ComputeConfig:
       ``ram``.
     - ``cache_dtype``: ``float32`` or ``float16`` (half the disk and read time).
     - ``checkpoint_every_s``: the least time between two search checkpoints.
+    - ``grad_checkpoint``: with ``encoder.finetune``, recompute the encoder's activations in
+      the backward pass (less memory, about one more encoder forward per step).
     """
 
     threads: int | None = None
@@ -128,6 +130,7 @@ class ComputeConfig:
     feature_cache: str = "disk"
     cache_dtype: str = "float32"
     checkpoint_every_s: float = 600.0
+    grad_checkpoint: bool = False
 
 
 def _default_devices() -> tuple[DeviceConfig, ...]:

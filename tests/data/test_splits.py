@@ -79,8 +79,8 @@ def test_load_tensors_stacks_samples(tmp_path: Path) -> None:
     dataset = load_dataset("folder", tmp_path, size=(16, 24))
     images, masks = load_tensors(dataset, np.array([4, 0, 2]))
     assert images.shape == (3, 3, 16, 24) and images.dtype == torch.float32
-    assert masks.shape == (3, 16, 24) and masks.dtype == torch.int64
-    assert torch.equal(images[1], dataset[0][0]) and torch.equal(masks[0], dataset[4][1])
+    assert masks.shape == (3, 16, 24) and masks.dtype == torch.uint8  # labels fit: 1/8 memory
+    assert torch.equal(images[1], dataset[0][0]) and torch.equal(masks[0].long(), dataset[4][1])
     with pytest.raises(DataError, match="no indices"):
         load_tensors(dataset, [])
 

@@ -84,3 +84,21 @@ def test_training_stages_run_on_cuda(precision) -> None:
     cpu = search_and_train("cpu", "fp32")
     if precision == "fp32":  # the same seeds on another device: the same search, to rounding
         assert torch.allclose(res["logits"], cpu["logits"], atol=1e-3)
+
+
+def test_grad_checkpointing_of_a_finetuned_encoder_gives_the_same_gradients() -> None:
+    from linas.run.prepare import set_grad_checkpointing
+    from linas.supernet import load_encoder
+
+    torch.manual_seed(0)
+    plain, _ = load_encoder("random")
+    torch.manual_seed(0)
+    ckpt, _ = load_encoder("random")
+    assert set_grad_checkpointing(ckpt) == 58  # every dense layer of DenseNet121
+    x = torch.randn(2, 3, 32, 32)
+    grads = []
+    for enc in (plain, ckpt):
+        enc.train()
+        sum(f.float().mean() for f in enc(x)).backward()
+        grads.append(next(enc.parameters()).grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -50,13 +51,13 @@ class FeatureSet:
             ValueError: a FeatureSet with neither cached feats nor images + encoder.
         """
         if self.feats is not None:
-            return [_rows(f, idx) for f in self.feats], self.masks[idx]
+            return [_rows(f, idx) for f in self.feats], self.masks[idx].long()
         if self.images is None or self.encoder is None:
             raise ValueError("FeatureSet needs cached feats or images + encoder")
         images = self.images[idx]
         if isinstance(self.encoder, nn.Module):  # a fine-tuned encoder may sit on a GPU
             images = images.to(next(self.encoder.parameters()).device)
-        return self.encoder(images), self.masks[idx]
+        return self.encoder(images), self.masks[idx].long()
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None
                 ) -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
@@ -73,8 +74,7 @@ def _rows(arr: FeatureArray, idx: torch.Tensor) -> torch.Tensor:
         return arr[idx].float()
     ix = np.asarray(idx, dtype=np.int64).reshape(-1)
     order = np.argsort(ix, kind="stable")
-    # sorted fancy indexing reads only those rows of the memmap, front to back
-    rows = np.ascontiguousarray(arr[ix[order]])  # (B, C, H, W), in RAM
+    rows = _read_rows(arr, ix[order])  # (B, C, H, W), in RAM, front to back
     out = torch.from_numpy(rows).float()
     if np.array_equal(order, np.arange(order.size)):
         return out
@@ -178,18 +178,20 @@ def _write_cache(prefix: Path, meta: dict[str, Any], encoder: nn.Module, images:
     with ExitStack() as stack:
         tmps: list[Path] = []
 
-        def allocate(shape: tuple[int, ...]) -> np.ndarray:  # one per map, on the first batch
+        writers: list[_NpyWriter] = []
+
+        def allocate(shape: tuple[int, ...]) -> Any:  # one per map, on the first batch
             path = _tap_paths(prefix, len(tmps) + 1)[-1]
             tmps.append(stack.enter_context(atomic_path(path)))
-            return np.lib.format.open_memmap(tmps[-1], mode="w+", dtype=CACHE_DTYPES[dtype],
-                                             shape=shape)
+            writers.append(_NpyWriter(tmps[-1], shape, np.dtype(CACHE_DTYPES[dtype])))
+            return writers[-1]
 
-        arrays = _encode_into(encoder, images, batch_size, progress, dtype, allocate)
-        shapes = [list(a.shape) for a in arrays]
-        for arr in arrays:
-            if isinstance(arr, np.memmap):
-                arr.flush()
-        del arrays  # unmapped before the renames as the stack closes
+        try:
+            _encode_into(encoder, images, batch_size, progress, dtype, allocate)
+        finally:
+            for writer in writers:
+                writer.close()  # complete on disk before the renames as the stack closes
+        shapes = [list(w.shape) for w in writers]
     paths = _tap_paths(prefix, len(shapes))
     for stale in _tap_paths(prefix, None)[len(shapes):]:  # extra maps of another encoder
         stale.unlink(missing_ok=True)
@@ -210,6 +212,47 @@ def _tap_paths(prefix: Path, count: int | None) -> list[Path]:
     while (p := prefix.with_name(f"{prefix.name}_f{len(found)}.npy")).exists():
         found.append(p)
     return found
+
+
+def _read_rows(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows of a ``.npy`` map read with plain file reads, not through the mapping: the pages
+    go to the kernel's page cache (reclaimable), never into this process's resident memory,
+    so RSS stays at one batch however large the cache and however long the run."""
+    if not isinstance(arr, np.memmap) or arr.filename is None:
+        return np.ascontiguousarray(arr[rows])
+    out = np.empty((len(rows), *arr.shape[1:]), dtype=arr.dtype)
+    row_bytes = int(np.prod(arr.shape[1:])) * arr.dtype.itemsize
+    with open(arr.filename, "rb") as fh:
+        for j, i in enumerate(rows):
+            fh.seek(arr.offset + int(i) * row_bytes)
+            if fh.readinto(memoryview(out[j]).cast("B")) != row_bytes:
+                raise DataError(f"feature cache {arr.filename}: shorter than its header says "
+                                "(truncated?); delete RUN/cache to recompute it")
+    return out
+
+
+class _NpyWriter:
+    """A ``.npy`` file written front to back with plain writes (``arr[a:b] = block``), so
+    encoding a large split never maps the whole file into memory."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self.fh = open(path, "wb")  # noqa: SIM115 - closed by close()
+        np.lib.format.write_array_header_1_0(
+            self.fh, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                      "shape": shape})
+        self.offset = self.fh.tell()
+        self.row_bytes = int(np.prod(shape[1:])) * self.dtype.itemsize
+        self.fh.truncate(self.offset + shape[0] * self.row_bytes)
+
+    def __setitem__(self, rows: slice, block: np.ndarray) -> None:
+        self.fh.seek(self.offset + int(rows.start) * self.row_bytes)
+        self.fh.write(np.ascontiguousarray(block, dtype=self.dtype).tobytes())
+
+    def close(self) -> None:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
 
 
 def _file_id(path: Path) -> dict[str, int]:

@@ -177,20 +177,30 @@ def load_tensors(
         indices: sample indices, at least one.
 
     Returns:
-        ``(images (N, 3, H, W) float32, masks (N, H, W) int64)``.
+        ``(images (N, 3, H, W) float32, masks (N, H, W))``: masks as uint8 (an eighth of
+        int64's memory; read back as int64 by :meth:`FeatureSet.batch`) when every label
+        fits, else int64. Each sample is copied straight into the stacked tensors (no second
+        copy of the split in memory).
 
     Raises:
         DataError: no indices, or samples of different sizes (pass a ``size`` to the loader).
     """
     if len(indices) == 0:
         raise DataError("load_tensors: no indices given; pass a non-empty split")
-    samples = [dataset[int(i)] for i in indices]
-    shapes = {tuple(image.shape) for image, _ in samples}
-    if len(shapes) > 1:
-        raise DataError(
-            f"load_tensors: samples have different sizes {sorted(shapes)[:4]}; pass size=(H, W) "
-            "to load_dataset so every sample is resized alike"
-        )
-    images = torch.stack([image for image, _ in samples])  # (N, 3, H, W)
-    masks = torch.stack([mask for _, mask in samples])  # (N, H, W)
+    images = masks = None
+    for k, i in enumerate(indices):
+        image, mask = dataset[int(i)]
+        if images is None or masks is None:
+            images = torch.empty((len(indices), *image.shape), dtype=image.dtype)
+            masks = torch.empty((len(indices), *mask.shape), dtype=torch.uint8)
+        if tuple(image.shape) != tuple(images.shape[1:]):
+            sizes = [list(images.shape[1:]), list(image.shape)]
+            raise DataError(
+                f"load_tensors: samples have different sizes {sizes}; pass size=(H, W) to "
+                "load_dataset so every sample is resized alike")
+        if masks.dtype == torch.uint8 and mask.numel() and (int(mask.min()) < 0
+                                                            or int(mask.max()) > 255):
+            masks = masks.long()  # a label beyond uint8: keep them all as int64
+        images[k], masks[k] = image, mask
+    assert images is not None and masks is not None
     return images, masks

@@ -91,10 +91,22 @@ def prepare_features(run: Run, data: dict[str, Any]) -> tuple[Supernet, dict[str
     finetune = run.cfg.encoder.finetune
     run.results["encoder_mode"] = "finetuned" if finetune else "frozen"
     if finetune:  # features change every step: encode each batch
+        if run.cfg.compute.grad_checkpoint:
+            set_grad_checkpointing(net.encoder)
         return net, {name: FeatureSet(masks=masks, images=images, encoder=net.encoder)
                      for name, (images, masks) in data["tensors"].items()}
     net.freeze_encoder()
     return net, cache_splits(run, net, data["tensors"])
+
+
+# Pixels encoded at once while caching: DenseNet121's activations at 480x640 take ~0.2 GiB
+# per image (measured), so two such images, or 16 at 128x128 (the cap), at a time.
+ENCODE_PIXELS = 2 * 480 * 640
+
+
+def encode_batch(size: tuple[int, int]) -> int:
+    """Images per encoder batch while caching features at ``size`` (1..16)."""
+    return max(1, min(16, ENCODE_PIXELS // (size[0] * size[1])))
 
 
 def cache_splits(run: Run, net: Supernet, tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]
@@ -117,10 +129,22 @@ def cache_splits(run: Run, net: Supernet, tensors: dict[str, tuple[torch.Tensor,
     with run.rep.task("caching encoder features", total) as advance:
         for name, (images, masks) in tensors.items():
             splits[name] = cache_features(
-                net.encoder, images, masks, progress=advance,
+                net.encoder, images, masks, batch_size=encode_batch(run.size),
+                progress=advance,
                 path_prefix=folder / name if where == "disk" else None,
                 dtype=CACHE_TORCH_DTYPES[dtype], info=run.rep.info)
     return splits
+
+
+def set_grad_checkpointing(encoder: torch.nn.Module) -> int:
+    """Recompute the dense layers' activations in the backward pass instead of keeping them
+    (torchvision DenseNet's ``memory_efficient``, i.e. torch.utils.checkpoint): less memory
+    for a fine-tuned encoder at high resolution, for roughly one more encoder forward per
+    step. Returns the number of layers switched."""
+    layers = [m for m in encoder.modules() if hasattr(m, "memory_efficient")]
+    for m in layers:
+        setattr(m, "memory_efficient", True)  # noqa: B010 - a plain attribute of the layer
+    return len(layers)
 
 
 def read_device_lut(run: Run, dev: DeviceConfig) -> LUT:

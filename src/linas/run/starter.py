@@ -48,6 +48,13 @@ pareto:
 final:
   epochs: 15
   batch_size: 16
+
+compute:
+  device: auto               # auto (cuda if available) | cpu | cuda | cuda:N
+  precision: fp32            # fp32 | bf16 | fp16 (fp16 needs cuda)
+  feature_cache: disk        # disk (RUN/cache, RAM bounded) | ram
+  cache_dtype: float32       # float32 | float16 (half the disk)
+  # several processes: torchrun --nproc_per_node=N -m linas demo --config THIS --out DIR
 """
 
 
