@@ -102,3 +102,22 @@ def test_grad_checkpointing_of_a_finetuned_encoder_gives_the_same_gradients() ->
         sum(f.float().mean() for f in enc(x)).backward()
         grads.append(next(enc.parameters()).grad.clone())
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_freezing_the_weights_in_the_arch_step_changes_no_result(monkeypatch) -> None:
+    """The architecture step runs with the supernet weights frozen (less memory): the
+    logits after a search are the same as with the weights left trainable."""
+    import contextlib
+
+    import linas.search.base as base
+
+    def search() -> tuple[torch.Tensor, Supernet]:
+        net, train, val, dev = tiny("cpu")
+        cfg = SearchConfig(batch_size=3, warmup_epochs=0, search_epochs=2, soft_epochs=1,
+                           seed=2)
+        return BilevelSearch(net, [dev], cfg).run(train, val).logits, net
+
+    with_freeze, net = search()
+    assert all(p.requires_grad for p in net.decoder_parameters())  # trainable again after
+    monkeypatch.setattr(base, "frozen", lambda params: contextlib.nullcontext())
+    assert torch.equal(with_freeze, search()[0])

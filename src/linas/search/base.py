@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -80,6 +81,21 @@ def shared_ce(out: torch.Tensor, masks: torch.Tensor, share: float, ignore_index
     if masks.numel() == 0:
         return out.sum() * 0.0
     return segmentation_ce(out, masks, ignore_index) * share
+
+
+@contextmanager
+def frozen(params: Sequence[torch.Tensor]) -> Iterator[None]:
+    """The supernet weights without ``requires_grad`` for the block: an architecture step
+    needs gradients for the logits (or hypernetwork) only, and autograd then keeps none of
+    the tensors that the weights' gradients would need (less memory, a faster backward; the
+    logits' gradients are the same)."""
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def step_with(loss: torch.Tensor, opt: torch.optim.Optimizer, params: Sequence[torch.Tensor],
@@ -177,8 +193,9 @@ class SupernetSearch(ABC, Generic[S]):
             sums["ce_train"] += self._weight_step(feats, masks, share, warm, tau, hard)
             if not warm:
                 v_share, (v_feats, v_masks) = next(val)
-                for key, value in self._arch_step(v_feats, v_masks, v_share, tau,
-                                                  hard).items():
+                with frozen(self.params):
+                    stats = self._arch_step(v_feats, v_masks, v_share, tau, hard)
+                for key, value in stats.items():
                     sums[key] += value
             n += 1
             if on_step is not None:
