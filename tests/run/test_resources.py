@@ -52,3 +52,19 @@ def test_checkpoint_without_disk_space_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 0, need // 2))
     with pytest.raises(ConfigError, match="not enough space"):
         resources.check_checkpoint_disk(net, tmp_path / "ckpt")
+
+
+def test_search_memory_estimate_warns_before_an_out_of_memory_run(monkeypatch) -> None:
+    from linas.run import resources
+    from linas.supernet import Supernet
+
+    net = Supernet(num_classes=3)
+    net.freeze_encoder()
+    single = resources.search_memory_bytes(net, 1, 8, (480, 640), soft=False)
+    soft = resources.search_memory_bytes(net, 1, 8, (480, 640), soft=True)
+    assert 5 * resources.GIB < single < 10 * resources.GIB < 50 * resources.GIB < soft
+    assert resources.search_memory_bytes(net, 3, 8, (480, 640), soft=False) > single  # moments
+    monkeypatch.setattr(resources, "available_ram_bytes", lambda: 20 * resources.GIB)
+    line = resources.search_memory_line(soft, 8, (480, 640), soft=True)
+    assert "LIKELY OUT OF MEMORY" in line and "search.soft_epochs: 0" in line
+    assert "OUT OF MEMORY" not in resources.search_memory_line(single, 8, (480, 640), False)

@@ -117,3 +117,35 @@ def check_checkpoint_disk(net: Supernet, folder: Path) -> tuple[int, str]:
                           f"{(1.1 * need - free) / GIB:.1f} GiB or pass an --out on a larger "
                           "disk")
     return need, line
+
+
+# Peak-memory model of a search step, fitted to benchmarks/scale.py on this CPU (fp32, batch
+# 8): the process itself (torch, encoder, supernet weights) ~1.3 GiB; activations per image
+# pixel of a single-path step ~2.1 kB (480x640: 6.4 GiB peak), of a soft step (all 21
+# candidates of every layer kept) ~42 kB (128x128: 6.9 GiB peak).
+PROCESS_BYTES = int(1.3 * GIB)
+ACTIVATION_BYTES_PER_PIXEL = {"single": 2_100, "soft": 42_000}
+
+
+def search_memory_bytes(net: Supernet, n_optimizers: int, batch: int, size: tuple[int, int],
+                        soft: bool) -> int:
+    """Estimated peak RSS of a search step: the process, every trainable weight's gradient
+    and Adam moments (per optimizer state of the momentum mode), and the step's activations
+    (the soft step's when the schedule has soft epochs)."""
+    params = sum(p.numel() * p.element_size() for p in net.parameters() if p.requires_grad)
+    per_pixel = ACTIVATION_BYTES_PER_PIXEL["soft" if soft else "single"]
+    return (PROCESS_BYTES + params * (1 + 2 * n_optimizers)
+            + per_pixel * batch * size[0] * size[1])
+
+
+def search_memory_line(need: int, batch: int, size: tuple[int, int], soft: bool) -> str:
+    """One line: the estimate, the RAM available, and the fixes when it does not fit."""
+    avail = available_ram_bytes()
+    kind = "soft" if soft else "single-path"
+    line = (f"search memory: ~{need / GIB:.1f} GiB peak estimated ({kind} steps, batch {batch} "
+            f"at {size[0]}x{size[1]})" + (f", {avail / GIB:.1f} GiB available" if avail else ""))
+    if avail is not None and need > avail:
+        line += ("; LIKELY OUT OF MEMORY: lower search.batch_size, set search.soft_epochs: 0 "
+                 "or search.train_mode: single-path, a smaller data.size, or compute.device: "
+                 "cuda")
+    return line

@@ -7,7 +7,7 @@ from dataclasses import asdict, fields, replace
 from typing import Any
 
 from linas.run.prepare import Context
-from linas.run.resources import check_checkpoint_disk
+from linas.run.resources import check_checkpoint_disk, search_memory_bytes, search_memory_line
 from linas.run.state import Run
 from linas.search import (
     BilevelSearch,
@@ -45,6 +45,7 @@ def run_search(run: Run, ctx: Context) -> Any:
         train = [d for d in every if d.name != run.cfg.search.holdout]
         search: Any = HypernetSearch(ctx.net, train, cfg, run.cfg.hypernet, ignore,
                                      run.compute)
+        report_memory(run, search)
         state = search.fit(ctx.splits["train"], ctx.splits["arch_val"], ckpt, run.rep,
                            "searching (hypernetwork)", run.cfg.compute.checkpoint_every_s)
         run.results["search"] = _hypernet_summary(run, cfg, state, every, train)
@@ -52,12 +53,27 @@ def run_search(run: Run, ctx: Context) -> Any:
     devices = [DeviceTarget(d.name, ctx.models[d.name], d.budget_ms)
                for d in run.cfg.devices]
     search = BilevelSearch(ctx.net, devices, cfg, ignore, run.compute)
+    report_memory(run, search)
     state = search.fit(ctx.splits["train"], ctx.splits["arch_val"], ckpt, run.rep,
                        "searching (bi-level)", run.cfg.compute.checkpoint_every_s)
     run.results["search"] = {"strategy": "bilevel", "config": asdict(cfg),
                              "history": state.history, "argmax_arch": str(state.best_arch()),
                              "devices": {d.name: {"target_ms": d.target_ms} for d in devices}}
     return state
+
+
+def report_memory(run: Run, search: Any) -> None:
+    """Print (and record) the estimated peak memory of the search's steps before they start;
+    a warning, with the fixes, when it exceeds the available RAM (CPU runs)."""
+    cfg = search.cfg
+    soft = cfg.soft_epochs > 0 and cfg.train_mode == "soft" and cfg.search_epochs > 0
+    batch = -(-cfg.batch_size // run.compute.world)
+    need = search_memory_bytes(search.net, len(search.fair.optimizers), batch, run.size, soft)
+    run.results["search_memory_estimate_bytes"] = need
+    if run.compute.device.type != "cpu":
+        return  # the model is of this CPU's host memory
+    line = search_memory_line(need, batch, run.size, soft)
+    (run.rep.warn if "OUT OF MEMORY" in line else run.rep.info)(line)
 
 
 def _hypernet_summary(run: Run, cfg: SearchConfig, state: Any, every: list[HypernetDevice],
