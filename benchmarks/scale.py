@@ -93,6 +93,7 @@ def step_worker(size: tuple[int, int], mode: str, batch: int, steps: int, device
 def cache_worker(size: tuple[int, int], n_images: int, where: str, dtype: str) -> dict[str, Any]:
     """Cache the frozen encoder's features of ``n_images`` random images, then read every
     batch once: time and peak RSS."""
+    from linas.compute import shard_batches
     from linas.data import cache_features
     from linas.supernet import Supernet
 
@@ -109,7 +110,7 @@ def cache_worker(size: tuple[int, int], n_images: int, where: str, dtype: str) -
                             dtype=torch.float16 if dtype == "float16" else torch.float32)
         cache_s = time.perf_counter() - start
         start = time.perf_counter()
-        for _ in fs.batches(8):
+        for _ in shard_batches(fs, 8, None):
             pass
         read_s = time.perf_counter() - start
         disk = sum(p.stat().st_size for p in Path(tmp).glob("*.npy"))

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from linas._errors import ConfigError
+from linas.compute import shard_batches
 from linas.data import cache_features
 from linas.data.features import FeatureSet
 from linas.run import resources
@@ -75,8 +76,8 @@ def test_disk_and_ram_give_the_same_batches(tmp_path: Path) -> None:
     for idx in (torch.arange(5), torch.tensor([4, 0, 2]), torch.tensor([3])):
         _same(disk, ram, idx)
         _same(half, ram, idx, rtol=1e-2)
-    shuffled = list(disk.batches(2, torch.Generator().manual_seed(1)))
-    again = list(ram.batches(2, torch.Generator().manual_seed(1)))
+    shuffled = [b for _, b in shard_batches(disk, 2, torch.Generator().manual_seed(1))]
+    again = [b for _, b in shard_batches(ram, 2, torch.Generator().manual_seed(1))]
     for (fd, md), (fr, mr) in zip(shuffled, again, strict=True):
         assert torch.equal(md, mr) and all(torch.equal(a, b) for a, b in zip(fd, fr, strict=True))
 

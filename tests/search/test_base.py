@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from linas._errors import ConfigError, DataError
+from linas.compute import shard_batches
 from linas.data import FeatureSet
 from linas.latency import LUT, LUTLatencyModel
 from linas.progress import Reporter
@@ -233,7 +234,8 @@ def test_hypernet_default_weight_step_is_plain_adam():
 
     search.net.decode = spy  # type: ignore[method-assign]
     phases = [(True, False), (False, False), (False, True)]  # warm-up, soft, hard
-    for (warm, hard), (feats, masks) in zip(phases, tiny_data(12, 3).batches(4), strict=True):
+    batches = (b for _, b in shard_batches(tiny_data(12, 3), 4, None))
+    for (warm, hard), (feats, masks) in zip(phases, batches, strict=True):
         search._weight_step(feats, masks, 1.0, warm=warm, tau=1.0, hard=hard)
         weights, choices = calls[-1]
         assert (weights is None) == (warm or hard)

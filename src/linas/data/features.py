@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,13 +59,6 @@ class FeatureSet:
             images = images.to(next(self.encoder.parameters()).device)
         return self.encoder(images), self.masks[idx].long()
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None
-                ) -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
-        """Yield (features, masks) over the split; shuffled when a generator is given."""
-        n = len(self)
-        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-        for start in range(0, n, batch_size):
-            yield self.batch(order[start:start + batch_size])
 
 
 def _rows(arr: FeatureArray, idx: torch.Tensor) -> torch.Tensor:
