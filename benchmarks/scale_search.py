@@ -27,7 +27,7 @@ from linas.latency import LUT, save_lut
 from linas.space import NUM_CHOICES, NUM_LAYERS
 
 SETTINGS = ["search.warmup_epochs=1", "search.search_epochs=1", "search.soft_epochs=0",
-            "search.batch_size=8", "compute.feature_cache=disk"]
+            "search.batch_size=8", "compute.feature_cache=disk"]  # later --set win
 
 
 def make_dataset(root: Path, n: int, size: tuple[int, int]) -> Path:
@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/scale_search"))
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--size", default="480x640")
+    parser.add_argument("--set", dest="extra", action="append", default=[],
+                        help="further --set section.key=value for the search (repeatable)")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     data = make_dataset(args.work / "data", args.images, size)  # type: ignore[arg-type]
@@ -63,7 +65,8 @@ def main() -> None:
     cfg_path.write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "linas", "search", "--config", str(cfg_path), "--out",
            str(args.work / "run"), "--restart", "--quiet"]
-    for item in SETTINGS:
+    settings = [*SETTINGS, *args.extra]
+    for item in settings:
         cmd += ["--set", item]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -72,7 +75,7 @@ def main() -> None:
         raise SystemExit(proc.stderr[-2000:])
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
     res = json.loads((args.work / "run" / "results.json").read_text())
-    out = {"images": args.images, "size": list(size), "settings": SETTINGS,
+    out = {"images": args.images, "size": list(size), "settings": settings,
            "wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2),
            "timings_s": res["timings_s"], "feature_cache": res.get("feature_cache"),
            "splits": res["dataset"]["splits"],

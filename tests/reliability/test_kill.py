@@ -35,8 +35,7 @@ SIZE = (64, 64)
 KILLS = (
     "write:00007.png",  # data: the 8th image written, not yet renamed
     "step:caching encoder features:2",
-    "external",  # SIGKILL from this test, once the search has started
-    "step:searching:3",  # mid-epoch, before any checkpoint
+    "external",  # SIGKILL from this test, 1 s into the search (mid-epoch, no checkpoint yet)
     "write:search.pt",  # the checkpoint complete on disk under its temporary name
     "step:weight-sharing evaluation:4",
     "step:final training:1",
