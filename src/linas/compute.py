@@ -145,16 +145,6 @@ class Compute:
         if self.distributed:
             dist.barrier()
 
-    @contextlib.contextmanager
-    def main_first(self) -> Iterator[None]:
-        """Rank 0 runs the block first (it writes what the block needs); the other ranks run
-        it after rank 0 is done, finding everything written."""
-        if not self.main:
-            self.barrier()
-        yield
-        if self.main:
-            self.barrier()
-
 
 CPU = Compute()
 
