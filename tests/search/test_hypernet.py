@@ -194,6 +194,19 @@ def test_embedder_uses_training_statistics():
     assert emb(scaled).numpy()[10] < z[0, 10]
 
 
+def test_embedding_of_a_lut_with_negative_fitted_pairs_is_finite():
+    # pair terms fitted end to end can hold part of the fixed cost: negative, and larger than
+    # the op sum without the fixed part. The embedding must not take the log of that.
+    base = toy_lut(0)
+    pair = -base.mean_ms.max() * NUM_LAYERS / (NUM_LAYERS - 1)  # op sum + pairs <= 0
+    pairs = np.full((NUM_LAYERS - 1, NUM_CHOICES, NUM_CHOICES), pair)
+    lut = LUT("fitted", (64, 64), base.mean_ms, base.std_ms, fixed_ms=1000.0,
+              interactions=pairs)
+    emb = raw_embedding(LUTLatencyModel(lut))
+    assert np.isfinite(emb).all()
+    assert np.allclose(emb, raw_embedding(LUTLatencyModel(base)))  # the op entries alone
+
+
 def test_sweep_gives_distinct_architectures():
     net = ArchHypernet(hidden=8)
     for p in net.parameters():

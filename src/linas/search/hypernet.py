@@ -97,9 +97,12 @@ def raw_embedding(model: LUTLatencyModel) -> np.ndarray:
     """A device's un-normalised embedding (11,) from its decoder-only fingerprint.
 
     The LUT's fixed part (encoder etc., present only in end-to-end LUTs) is left out so that
-    end-to-end and decoder-only LUTs are embedded alike.
+    end-to-end and decoder-only LUTs are embedded alike, and so are its pair terms: fitted
+    end to end, they may hold part of the fixed cost and be negative, and without the fixed
+    part a fingerprint latency could then be <= 0 (its log NaN, the hypernetwork's logits
+    NaN). The op entries alone are positive.
     """
-    decoder_only = LUTLatencyModel(model.lut, use_fixed=False)
+    decoder_only = LUTLatencyModel(model.lut, use_fixed=False, use_interactions=False)
     return fingerprint_embedding(fingerprint(decoder_only))
 
 
