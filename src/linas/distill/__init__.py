@@ -1,5 +1,33 @@
-"""Final training of the selected architecture (and, later, latency-aware distillation)."""
+"""Final training of the selected architecture, with latency-aware distillation (I5)."""
 
-from linas.distill.train import FinalTrainConfig, evaluate_model, train_final
+from linas.distill.kd import (
+    KD_MODES,
+    FeatureAdapters,
+    aicsd,
+    feature_kd,
+    kd_alpha,
+    kd_total,
+    logit_kd,
+)
+from linas.distill.train import (
+    Distillation,
+    FinalTrainConfig,
+    check_final_options,
+    evaluate_model,
+    train_final,
+)
 
-__all__ = ["FinalTrainConfig", "evaluate_model", "train_final"]
+__all__ = [
+    "KD_MODES",
+    "Distillation",
+    "FeatureAdapters",
+    "FinalTrainConfig",
+    "aicsd",
+    "check_final_options",
+    "evaluate_model",
+    "feature_kd",
+    "kd_alpha",
+    "kd_total",
+    "logit_kd",
+    "train_final",
+]

@@ -13,8 +13,9 @@ from linas.space import Arch
 
 def build_card(run: Run, dev: DeviceConfig, arch: Arch, predicted_ms: float, p95_ms: float,
                end_to_end: bool, metrics: dict[str, Any], timing: dict[str, Any] | None,
-               files: dict[str, Any]) -> dict[str, Any]:
-    """The card of one device (plain data)."""
+               files: dict[str, Any], kd: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The card of one device (plain data); ``kd``: how its model was distilled (I5), see
+    :func:`linas.run.final.kd_block`."""
     measured = None if timing is None else float(timing["mean_ms"])
     if measured is not None:
         meets, basis = measured <= dev.budget_ms, (
@@ -38,6 +39,8 @@ def build_card(run: Run, dev: DeviceConfig, arch: Arch, predicted_ms: float, p95
         "lut_sha256": summary.get("lut_sha256"), "config_sha256": run.cfg.sha256(),
         "lut": summary.get("lut"), "encoder_weights": run.results.get("encoder_weights"),
         "classes": names, "ignore_index": run.results.get("ignore_index"), **files}
+    if kd is not None:
+        card["kd"] = kd
     if measured is not None:
         card["prediction_error_pct"] = 100.0 * (predicted_ms - measured) / measured
         card["measured_std_ms"] = timing["std_ms"]  # type: ignore[index]
@@ -73,8 +76,22 @@ def render_card(card: dict[str, Any]) -> str:
     ious = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} n/a"
                      for k, v in card["per_class_iou"].items())
     lines += [f"- test mIoU {card['test_miou']:.3f} ({ious}); pixel accuracy "
-              f"{card['pixel_accuracy']:.3f}",
+              f"{card['pixel_accuracy']:.3f}", *kd_lines(card.get("kd")),
               f"- model: `{card['onnx']}` (max |torch - onnxruntime| "
               f"{card['onnx_max_abs_diff']:.2e})",
               f"- LUT sha256 `{card['lut_sha256']}`; config sha256 `{card['config_sha256']}`", ""]
     return "\n".join(lines)
+
+
+def kd_lines(kd: dict[str, Any] | None) -> list[str]:
+    """The card's distillation line (none for cards written before I5)."""
+    if kd is None:
+        return []
+    if kd["mode"] == "none":
+        return ["- training: CE only (no distillation, final.kd = none)"]
+    worse = " **the teacher tests worse than the student**" if kd["teacher_worse_than_student"] \
+        else ""
+    return [f"- distillation ({kd['mode']}): alpha {kd['alpha']:.3f}, T {kd['T']:g}, beta "
+            f"{kd['beta']:g}, gamma {kd['gamma']:g}; teacher `{kd['teacher_arch']}` (test mIoU "
+            f"{kd['teacher_test_miou']:.3f}; predicted {kd['teacher_predicted_ms']:.3f} ms vs the "
+            f"student's {kd['student_predicted_ms']:.3f} ms){worse}"]

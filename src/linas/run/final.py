@@ -1,6 +1,16 @@
-"""Final stage: a model per device. Every device's selected architecture is trained (each
-distinct architecture once, from supernet weights, seeded), tested, exported to
-``RUN/deploy/<device>/model.onnx`` with a parity check, and given a card.
+"""Final stage: a model per device. Every device's selected architecture is trained (from
+supernet weights, seeded), tested, exported to ``RUN/deploy/<device>/model.onnx`` with a parity
+check, and given a card.
+
+With ``final.kd`` other than ``none`` (I5) a teacher (``final.teacher``, default the largest
+subnet) is extracted from the supernet, fine-tuned once per run with the CE recipe (unless
+``final.teacher_epochs`` is 0), frozen and tested; each device's student is distilled from it
+with the KD weight alpha of that device's latency model (``latency`` mode). Each distinct
+(architecture, alpha) is trained once.
+
+Trained weights live in ``RUN/checkpoints/final/``, named by the architecture and a hash of
+everything they depend on (the resolved ``final`` section with its stage seed, alpha and the
+teacher), so a rerun reuses them and a changed ``final`` section never does.
 
 A device measured on this machine (a ``measure:`` block) is timed here, in its own runtime,
 and its C3 verdict comes from that timing (batch 1, and 100 images with batching, pre- and
@@ -10,28 +20,65 @@ and its card says so: it is never judged by this machine's timing.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from linas._errors import ConfigError
+from linas._errors import ConfigError, LUTError
 from linas._io import save_safetensors_atomic, write_atomic, write_json_atomic, write_text_atomic
 from linas._tensors import check_tensors, read_safetensors
 from linas.config import DeviceConfig
-from linas.distill import evaluate_model, train_final
+from linas.data import FeatureSet
+from linas.distill import (
+    Distillation,
+    FinalTrainConfig,
+    evaluate_model,
+    kd_alpha,
+    train_final,
+)
 from linas.export import export_onnx, onnx_parity
 from linas.run.cards import build_card, render_card
 from linas.run.prepare import Context
 from linas.run.state import Run
 from linas.run.throughput import batched_throughput, time_deployed
-from linas.space import Arch
+from linas.space import NUM_LAYERS, Arch
 from linas.supernet import SegmentationModel
 
 N_SAMPLES = 4  # test images stored for the report's overlay figure
+LARGEST = Arch.parse("-".join(["Conv7x7_w100"] * NUM_LAYERS))  # the default teacher
+# Options that only shape distillation: left out of the key of weights they cannot affect.
+KD_ONLY = ("kd", "T", "base_alpha", "beta", "gamma", "teacher", "teacher_epochs")
+
+
+@dataclass
+class Teacher:
+    """The run's frozen KD teacher: its architecture, model, test mIoU and the key of its
+    weights (what a student's weights name depends on)."""
+
+    arch: Arch
+    model: SegmentationModel
+    test_miou: float
+    key: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one device's student is trained: its architecture and KD weight, and the
+    predicted latencies (on that device) alpha came from."""
+
+    arch: str
+    alpha: float
+    student_ms: float | None = None
+    teacher_ms: float | None = None
+
+    @property
+    def job(self) -> tuple[str, float]:
+        return self.arch, self.alpha
 
 
 def run_final(run: Run, ctx: Context, devices: dict[str, Any],
@@ -42,47 +89,174 @@ def run_final(run: Run, ctx: Context, devices: dict[str, Any],
         ``{device: card}``, merged into ``results['deploy']``.
     """
     targets = [d for d in run.cfg.devices if only is None or d.name == only]
-    archs = list(dict.fromkeys(devices[d.name]["selected"]["arch"] for d in targets))
-    trained = {a: train_arch(run, ctx, Arch.parse(a)) for a in archs}
+    kd = run.cfg.final.kd != "none"
+    t_arch = teacher_arch(run.cfg.final) if kd else None
+    plans = {d.name: plan_device(run, ctx, d, Arch.parse(devices[d.name]["selected"]["arch"]),
+                                 t_arch) for d in targets}  # a LUT error fails before training
+    teacher = build_teacher(run, ctx) if kd else None
+    if teacher is None:
+        run.results.pop("final_teacher", None)  # a teacher of earlier settings
+    jobs = list(dict.fromkeys(p.job for p in plans.values()))
+    trained = {job: train_arch(run, ctx, Arch.parse(job[0]), teacher, job[1]) for job in jobs}
     if not run.compute.main:  # rank 0 exports, times and writes the cards
         return {}
-    cards = {d.name: deploy_device(run, ctx, d, devices[d.name], *trained[
-        devices[d.name]["selected"]["arch"]]) for d in targets}
+    cards = {}
+    for d in targets:
+        model, metrics, weights = trained[plans[d.name].job]
+        block = kd_block(run, d, plans[d.name], teacher, metrics)
+        cards[d.name] = deploy_device(run, ctx, d, devices[d.name], model, metrics, weights,
+                                      block)
     run.results.setdefault("deploy", {}).update(cards)
     run.results["deploy_stale"] = [n for n in run.results.get("deploy_stale", []) if n not in cards]
     return cards
 
 
-def train_arch(run: Run, ctx: Context,
-               arch: Arch) -> tuple[SegmentationModel, dict[str, Any], Path]:
-    """Train ``arch`` once (reusing its weights when a previous run of this directory trained
-    it), test it; returns (model, metrics with history, weights file)."""
-    model = ctx.net.extract(arch)
-    splits = ctx.splits
+def predicted_ms(ctx: Context, dev: DeviceConfig, arch: Arch) -> float:
+    """``arch``'s mean latency on ``dev`` by its latency model."""
+    return float(ctx.models[dev.name].predict(np.asarray([arch.choices]))[0])
+
+
+def plan_device(run: Run, ctx: Context, dev: DeviceConfig, arch: Arch,
+                teacher: Arch | None) -> Plan:
+    """The student and alpha of ``dev`` with the ``teacher`` architecture (alpha 0 without
+    one).
+
+    Raises:
+        LUTError: the device's latency model predicts a non-positive or non-finite latency.
+    """
+    cfg = run.cfg.final
+    if teacher is None:
+        return Plan(str(arch), 0.0)
+    s_ms, t_ms = predicted_ms(ctx, dev, arch), predicted_ms(ctx, dev, teacher)
+    try:
+        alpha = kd_alpha(cfg.kd, cfg.base_alpha, s_ms, t_ms)
+    except ValueError as exc:
+        raise LUTError(f"device {dev.name}: {exc} (its latency model's prediction); check its "
+                       "LUT with `linas lut check`") from None
+    return Plan(str(arch), alpha, s_ms, t_ms)
+
+
+def teacher_arch(cfg: FinalTrainConfig) -> Arch:
+    """``final.teacher``, or the largest subnet when it is unset."""
+    return LARGEST if cfg.teacher is None else Arch.parse(cfg.teacher)
+
+
+def _digest(data: dict[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _recipe(cfg: FinalTrainConfig, kd: bool) -> dict[str, Any]:
+    """The resolved final section (stage seed, teacher arch resolved), without the KD-only
+    options when the weights do not depend on them."""
+    data = asdict(replace(cfg, teacher=str(teacher_arch(cfg))))
+    return data if kd else {k: v for k, v in data.items() if k not in KD_ONLY}
+
+
+def weights_path(run: Run, arch: Arch, cfg: FinalTrainConfig, alpha: float,
+                 teacher: Teacher | None) -> Path:
+    """``checkpoints/final/<arch>-<hash>.safetensors``: the hash of the recipe, alpha and the
+    teacher (its architecture and weights key)."""
+    key = {"recipe": _recipe(cfg, teacher is not None), "alpha": alpha,
+           "teacher": None if teacher is None else teacher.key}
+    return run.dir.checkpoints / "final" / f"{arch}-{_digest(key)}.safetensors"
+
+
+def _stage_recipe(run: Run) -> FinalTrainConfig:
+    return replace(run.cfg.final, seed=run.seeds["final"])
+
+
+def _own_splits(run: Run, ctx: Context, model: SegmentationModel) -> dict[str, FeatureSet]:
     if run.cfg.encoder.finetune:  # the extracted model trains its own copy of the encoder
-        splits = {k: replace(v, encoder=model.encoder) for k, v in splits.items()}
-    weights = run.dir.checkpoints / "final" / f"{arch}.safetensors"
-    ignore = run.results.get("ignore_index", 255)
-    history: list[dict[str, Any]]
+        return {k: replace(v, encoder=model.encoder) for k, v in ctx.splits.items()}
+    return ctx.splits
+
+
+def build_teacher(run: Run, ctx: Context) -> Teacher:
+    """Extract the teacher, fine-tune it with the CE recipe (``teacher_epochs`` epochs, default
+    ``epochs``; its weights cached like the students'), freeze and test it."""
+    cfg = _stage_recipe(run)
+    arch = teacher_arch(cfg)
+    model = ctx.net.extract(arch)
+    splits = _own_splits(run, ctx, model)
+    epochs = cfg.epochs if cfg.teacher_epochs is None else cfg.teacher_epochs
+    recipe = replace(cfg, epochs=epochs)
+    key: dict[str, Any] = {"role": "teacher", "arch": str(arch),
+                           "recipe": _recipe(recipe, False)}
+    if epochs > 0:
+        weights = run.dir.checkpoints / "final" / f"teacher-{arch}-{_digest(key)}.safetensors"
+        fit(run, model, splits["train"], recipe, weights, f"teacher training {arch}")
+    else:
+        key, weights = {"role": "teacher", "arch": str(arch), "extracted": True}, None
+        model.to(run.compute.device)
+    metrics = evaluate_model(model, splits["test"], run.results["num_classes"],
+                             run.results.get("ignore_index", 255), compute=run.compute)
+    run.rep.info(f"KD teacher {arch}: test mIoU {metrics['miou']:.3f} "
+                 f"({'as extracted' if weights is None else f'fine-tuned {epochs} epochs'})")
+    run.results["final_teacher"] = {"arch": str(arch), "test_miou": metrics["miou"],
+                                    "epochs": epochs, "weights": str(weights) if weights else None}
+    model.eval()
+    model.requires_grad_(False)  # frozen from here on
+    return Teacher(arch, model, float(metrics["miou"]), _digest(key))
+
+
+def train_arch(run: Run, ctx: Context, arch: Arch, teacher: Teacher | None = None,
+               alpha: float = 0.0) -> tuple[SegmentationModel, dict[str, Any], Path]:
+    """Train ``arch`` once (distilled from ``teacher`` with weight ``alpha`` when given;
+    reusing the weights a previous run of this directory trained under the same settings),
+    test it; returns (model, metrics with history, weights file)."""
+    model = ctx.net.extract(arch)
+    splits = _own_splits(run, ctx, model)
+    cfg = _stage_recipe(run)
+    weights = weights_path(run, arch, cfg, alpha, teacher)
+    distill = None if teacher is None else Distillation.from_config(teacher.model, alpha, cfg)
+    history = fit(run, model, splits["train"], cfg, weights, f"final training {arch}", distill)
+    metrics = evaluate_model(model, splits["test"], run.results["num_classes"],
+                             run.results.get("ignore_index", 255), compute=run.compute)
+    metrics["train_history"] = history
+    return model.cpu(), metrics, weights  # exported and timed on the CPU
+
+
+def fit(run: Run, model: SegmentationModel, train: FeatureSet, cfg: FinalTrainConfig,
+        weights: Path, label: str, distill: Distillation | None = None) -> list[dict[str, Any]]:
+    """Load ``weights`` into ``model`` when a previous run wrote them, else train it (CE, or
+    KD with ``distill``) and write them; the model ends on the compute device. Returns the
+    training history."""
     compute = run.compute
+    model.to(compute.device)
     if compute.agree(weights.is_file()):
         history = load_trained(model, weights)
         run.rep.info(f"reusing trained weights {weights}")
-        model.to(compute.device)
-    else:
-        cfg = replace(run.cfg.final, seed=run.seeds["final"])
-        steps = cfg.epochs * -(-len(splits["train"]) // cfg.batch_size)
-        model.to(compute.device)
-        with run.rep.task(f"final training {arch}", steps) as advance:
-            history = train_final(model, splits["train"], cfg, ignore,
-                                  on_step=lambda: advance(1), compute=compute)
-        if compute.main:
-            save_safetensors_atomic(weights, {k: v.cpu() for k, v in model.state_dict().items()},
-                                    metadata={"train_history": json.dumps(history)})
-    metrics = evaluate_model(model, splits["test"], run.results["num_classes"], ignore,
-                             compute=compute)
-    metrics["train_history"] = history
-    return model.cpu(), metrics, weights  # exported and timed on the CPU
+        return history
+    steps = cfg.epochs * -(-len(train) // cfg.batch_size)
+    with run.rep.task(label, steps) as advance:
+        history = train_final(model, train, cfg, run.results.get("ignore_index", 255),
+                              on_step=lambda: advance(1), compute=compute, distill=distill)
+    if compute.main:
+        save_safetensors_atomic(weights, {k: v.cpu() for k, v in model.state_dict().items()},
+                                metadata={"train_history": json.dumps(history)})
+    return history
+
+
+def kd_block(run: Run, dev: DeviceConfig, plan: Plan, teacher: Teacher | None,
+             metrics: dict[str, Any]) -> dict[str, Any]:
+    """The card's ``kd`` block of ``dev`` (warns when the teacher tests worse than the
+    student it taught)."""
+    cfg = run.cfg.final
+    if teacher is None:
+        return {"mode": "none", "alpha": 0.0, "T": None, "beta": None, "gamma": None,
+                "teacher_arch": None, "teacher_test_miou": None, "teacher_predicted_ms": None,
+                "student_predicted_ms": None, "teacher_worse_than_student": None}
+    worse = bool(teacher.test_miou < metrics["miou"])
+    if worse:
+        run.rep.warn(f"device {dev.name}: the KD teacher {teacher.arch} tests worse (mIoU "
+                     f"{teacher.test_miou:.3f}) than its student {plan.arch} "
+                     f"({metrics['miou']:.3f}); fine-tune it longer (final.teacher_epochs), pick "
+                     "another (final.teacher) or train without it (final.kd=none)")
+    return {"mode": cfg.kd, "alpha": plan.alpha, "T": cfg.T, "beta": cfg.beta,
+            "gamma": cfg.gamma, "teacher_arch": str(teacher.arch),
+            "teacher_test_miou": teacher.test_miou, "teacher_predicted_ms": plan.teacher_ms,
+            "student_predicted_ms": plan.student_ms, "teacher_worse_than_student": worse}
 
 
 def load_trained(model: SegmentationModel, weights: Path) -> list[dict[str, Any]]:
@@ -105,9 +279,10 @@ def load_trained(model: SegmentationModel, weights: Path) -> list[dict[str, Any]
 
 
 def deploy_device(run: Run, ctx: Context, dev: DeviceConfig, front: dict[str, Any],
-                  model: SegmentationModel, metrics: dict[str, Any],
-                  weights: Path) -> dict[str, Any]:
-    """Export ``model`` for ``dev``, time it when ``dev`` is this machine, write its card."""
+                  model: SegmentationModel, metrics: dict[str, Any], weights: Path,
+                  kd: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Export ``model`` for ``dev``, time it when ``dev`` is this machine, write its card
+    (with the ``kd`` block of its training)."""
     out = run.dir.deploy(dev.name)
     onnx_path = export_onnx(model, run.size, out / "model.onnx")
     threads = dev.measure.threads if dev.measure else run.cfg.compute.threads
@@ -124,7 +299,7 @@ def deploy_device(run: Run, ctx: Context, dev: DeviceConfig, front: dict[str, An
     card = build_card(run, dev, arch, float(lat_model.predict(choices)[0]),
                       float(lat_model.p95(choices)[0]), lat_model.end_to_end, metrics, timing,
                       {"onnx": str(onnx_path), "onnx_max_abs_diff": parity,
-                       "weights": str(weights)})
+                       "weights": str(weights)}, kd=kd)
     write_json_atomic(out / "card.json", card)
     write_text_atomic(out / "card.md", render_card(card))
     return card

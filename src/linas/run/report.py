@@ -128,6 +128,7 @@ def render_markdown(results: dict[str, Any], cards: dict[str, Any], samples: lis
              f"{', '.join(results.get('dataset', {}).get('classes', []))}, splits "
              f"{results.get('dataset', {}).get('splits')}", ""]
     lines += _fronts_table(results) + _cards_table(cards, results.get("deploy_stale"))
+    lines += _kd_lines(cards)
     lines += _fleet_lines(results)
     lines += _warning_lines(results)
     for name in samples:
@@ -171,6 +172,22 @@ def _cards_table(cards: dict[str, Any], stale: list[str] | None = None) -> list[
                      f"({c['predicted_p95_ms']:.3f}) | {measured} | {c['budget_ms']:g} | "
                      f"{'yes' if c['meets_budget'] else '**no**'} | {c['verdict_basis']} | "
                      f"{c['test_miou']:.3f} | `deploy/{name}/model.onnx` |")
+    return lines + [""]
+
+
+def _kd_lines(cards: dict[str, Any]) -> list[str]:
+    """Distillation (I5) per device, when any model was distilled."""
+    kds = {n: c["kd"] for n, c in cards.items() if (c.get("kd") or {}).get("mode", "none")
+           != "none"}
+    if not kds:
+        return []
+    lines = ["## Distillation (I5)", "", "| device | mode | alpha | teacher | teacher test mIoU "
+             "| teacher / student predicted ms | teacher worse |", "|---|---|---|---|---|---|---|"]
+    for name, kd in kds.items():
+        lines.append(f"| {name} | {kd['mode']} | {kd['alpha']:.3f} | `{kd['teacher_arch']}` | "
+                     f"{kd['teacher_test_miou']:.3f} | {kd['teacher_predicted_ms']:.3f} / "
+                     f"{kd['student_predicted_ms']:.3f} | "
+                     f"{'**yes**' if kd['teacher_worse_than_student'] else 'no'} |")
     return lines + [""]
 
 

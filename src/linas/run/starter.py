@@ -48,6 +48,13 @@ pareto:
 final:
   epochs: 15
   batch_size: 16
+  kd: none                   # I5 distillation: none (CE only) | constant | latency
+  T: 4.0                     # KD temperature (logit KD and inter-class similarity)
+  base_alpha: 0.5            # logit-KD weight; latency mode: base_alpha * (2 - student/teacher ms)
+  beta: 0.1                  # feature-KD weight (1x1 adapters on the five decoder layers)
+  gamma: 20.0                # inter-class similarity (AICSD) weight
+  teacher: null              # an arch string; null: the largest subnet (Conv7x7_w100 x 5)
+  teacher_epochs: null       # null: fine-tune the teacher final.epochs epochs; 0: as extracted
 
 compute:
   device: auto               # auto (cuda if available) | cpu | cuda | cuda:N

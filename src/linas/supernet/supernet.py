@@ -119,6 +119,21 @@ class SegmentationModel(nn.Module):
             x = self.head.fuse(i, layer(x), feats)
         return self.head.classifier(x)
 
+    def decode_with_features(self, feats: list[torch.Tensor]
+                             ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """:meth:`decode` that also returns the five decoder layer outputs (each chosen
+        candidate's output, before its skip fusion), for feature distillation.
+
+        Returns:
+            (logits (B, num_classes, H, W), five maps (B, C_out_i, H_i, W_i)).
+        """
+        x, outs = feats[-1], []
+        for i, layer in enumerate(self.layers):
+            y = layer(x)  # (B, C_out_i, 2H_in, 2W_in)
+            outs.append(y)
+            x = self.head.fuse(i, y, feats)
+        return self.head.classifier(x), outs
+
 
 class FixedPart(nn.Module):
     """What every architecture runs besides its five ops: encoder, fusions, classifier.
