@@ -84,12 +84,14 @@ class MeasureConfig:
 @dataclass(frozen=True)
 class DeviceConfig:
     """One deployment target: a LUT file measured on it, or a ``measure`` block (this
-    machine), and its per-image latency budget."""
+    machine), and its per-image latency budget. ``use_interactions`` (I4): the latency model
+    adds the LUT's adjacent-pair terms when it has them; false: fixed part + op sum only."""
 
     name: str
     budget_ms: float = BUDGET_MS
     lut: str | None = None
     measure: MeasureConfig | None = None
+    use_interactions: bool = True
 
     @property
     def measured_here(self) -> bool:
@@ -225,6 +227,27 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
     cfg = _build(RunConfig, raw, where, "")
     check_config(cfg, where)
     return cfg
+
+
+def with_overrides(cfg: RunConfig, overrides: dict[str, Any], where: str) -> RunConfig:
+    """``cfg`` with dotted-key ``overrides`` on top (``devices.*.key`` sets every device;
+    ``devices.*.measure.key`` every measured one), checked like a file.
+
+    Raises:
+        ConfigError: an unknown key or a wrong value, naming ``where``.
+    """
+    raw = cfg.to_dict()
+    for key, value in overrides.items():
+        if not key.startswith("devices.*."):
+            _set_dotted(raw, key, value, where)
+            continue
+        rest = key[len("devices.*."):]
+        for dev in raw["devices"]:
+            if not rest.startswith("measure.") or dev.get("measure") is not None:
+                _set_dotted(dev, rest, value, where)
+    out = _build(RunConfig, raw, where, "")
+    check_config(out, where)
+    return out
 
 
 def read_mapping(path: Path) -> dict[str, Any]:

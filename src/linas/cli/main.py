@@ -175,6 +175,45 @@ def report(run: _RunDir) -> None:
     typer.echo(f"wrote {run_report(run)}")
 
 
+@app.command()
+def ablation(
+    out: Annotated[Path, typer.Option(help="Folder for the rows' run directories and the "
+                                           "table.")] = Path("runs/ablation"),
+    config: _Config = None,
+    set_: _Set = None,
+    seeds: Annotated[str, typer.Option(help="Seeds, comma-separated.")] = "0,1,2",
+    rows: Annotated[str | None, typer.Option(
+        help="Rows to run (default all): baseline,i2,i2-i1,i2-i1-i3,i2-i1-i3-i4,full.")] = None,
+    profile: Annotated[str, typer.Option(
+        help="small: scaled to a 2-core CPU; paper: the config as given (GPU).")] = "small",
+    truth_archs: Annotated[int | None, typer.Option(
+        help="Stand-alone trained architectures (Kendall tau column); default: the profile's.")
+    ] = None,
+    reference_archs: Annotated[int | None, typer.Option(
+        help="Random reference architectures (hypervolume columns); default: the profile's.")
+    ] = None,
+    validate_archs: Annotated[int | None, typer.Option(
+        help="Architectures timed end to end (MAPE column); default: the profile's.")] = None,
+    quiet: _Quiet = False,
+) -> None:
+    """The ablation table (Baseline, +I2, +I2+I1, +I2+I1+I3, +I2+I1+I3+I4, Full): every row
+    on the same data, budgets and seeds; rerun the same command to resume."""
+    from linas.progress import Reporter
+    from linas.run import build_config
+    from linas.run.ablation import parse_rows, parse_seeds, run_ablation
+    from linas.run.ablation import profile as get_profile
+
+    cfg = build_config(config, set_ or [], False)
+    chosen, seed_list = parse_rows(rows), parse_seeds(seeds)
+    prof = get_profile(profile, truth_archs, reference_archs, validate_archs)
+    start = time.perf_counter()
+    table = run_ablation(cfg, seed_list, out, chosen, prof, Reporter(quiet))
+    typer.echo(f"done in {time.perf_counter() - start:.0f} s: {len(table['rows'])} row(s) x "
+               f"{len(seed_list)} seed(s); see {out / 'ablation.md'}")
+    for c in table["claims"]:
+        typer.echo(f"  {c['claim']}: {c['figure']}: {c['verdict']}")
+
+
 def _stage_config(run: Path, config: Path | None, set_: list[str] | None):  # type: ignore[no-untyped-def]
     """The config a later stage asks for: the run's stored config (or --config) + --set, or
     None when neither is given (the stored config as it is)."""

@@ -33,11 +33,14 @@ class Context:
     luts: dict[str, LUT]  # by device name, in config order
     class_names: list[str] = field(default_factory=list)
     test_images: torch.Tensor | None = None  # (N, 3, H, W) normalised, for the report figure
+    interactions: dict[str, bool] = field(default_factory=dict)  # by device; absent: True
 
     @cached_property
     def models(self) -> dict[str, LUTLatencyModel]:
-        """Every device's latency model, built once (each checks its exact minimum)."""
-        return {name: LUTLatencyModel(lut) for name, lut in self.luts.items()}
+        """Every device's latency model, built once (each checks its exact minimum); pair
+        terms (I4) only where the device's ``use_interactions`` allows them."""
+        return {name: LUTLatencyModel(lut, use_interactions=self.interactions.get(name, True))
+                for name, lut in self.luts.items()}
 
 
 def prepare(run: Run) -> Context:
@@ -55,7 +58,8 @@ def prepare(run: Run) -> Context:
     run.results["devices_config"] = {d.name: _device_summary(run, d, luts[d.name])
                                      for d in run.cfg.devices}
     net.to(run.compute.device)  # after the LUTs: a measurement keeps its own device
-    return Context(net, splits, luts, list(data["class_names"]), data["tensors"]["test"][0])
+    return Context(net, splits, luts, list(data["class_names"]), data["tensors"]["test"][0],
+                   {d.name: d.use_interactions for d in run.cfg.devices})
 
 
 def prepare_data(run: Run) -> dict[str, Any]:
@@ -229,7 +233,8 @@ def _device_summary(run: Run, dev: DeviceConfig, lut: LUT) -> dict[str, Any]:
     return {"budget_ms": dev.budget_ms, "measured_here": dev.measured_here,
             "runtime": dev.measure.runtime if dev.measure else lut.provenance.get("runtime"),
             "lut": str(path), "lut_source": str(dev.lut) if dev.lut else "measured here",
-            "lut_sha256": file_sha256(path), "end_to_end": lut.is_end_to_end}
+            "lut_sha256": file_sha256(path), "end_to_end": lut.is_end_to_end,
+            "interactions": dev.use_interactions and lut.interactions is not None}
 
 
 def file_sha256(path: Path) -> str:
