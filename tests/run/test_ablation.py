@@ -97,7 +97,7 @@ def _config(root: Path) -> Path:
     mean = np.random.default_rng(0).uniform(0.5, 5.0, (NUM_LAYERS, NUM_CHOICES))
     lut = save_lut(LUT(hardware="edge", input_size=SIZE, mean_ms=mean, std_ms=mean * 0.02),
                    root / "edge_lut.json")
-    cfg = {"data": {"kind": "synthetic", "size": list(SIZE), "n_images": 24},
+    cfg = {"data": {"kind": "synthetic", "size": list(SIZE), "n_images": 16},
            "encoder": {"weights": "random"},
            "devices": [{"name": "cpu", "budget_ms": 1000.0, "measure": {
                "runtime": "torch", "threads": 1, "warmup": 1, "repeat": 3, "fit_archs": 12,
@@ -105,8 +105,8 @@ def _config(root: Path) -> Path:
                {"name": "edge", "lut": str(lut), "budget_ms": 9.0}],
            "search": {"warmup_epochs": 1, "search_epochs": 1, "soft_epochs": 1,
                       "batch_size": 8},
-           "pareto": {"n_candidates": 40, "n_evaluate": 6, "n_sample": 60,
-                      "n_prefilter": 12},
+           "pareto": {"n_candidates": 20, "n_evaluate": 4, "n_sample": 30,
+                      "n_prefilter": 8},
            "hypernet": {"sweep_points": 5}, "final": {"epochs": 1, "batch_size": 8}}
     path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -116,7 +116,7 @@ def _config(root: Path) -> Path:
 def _ablation(config: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "linas", "ablation", "--config", str(config), "--out",
            str(out), "--seeds", "0", "--rows", "baseline,full", "--profile", "paper",
-           "--truth-archs", "4", "--reference-archs", "16", "--validate-archs", "6",
+           "--truth-archs", "4", "--reference-archs", "8", "--validate-archs", "3",
            "--quiet", *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
 

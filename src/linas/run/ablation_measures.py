@@ -6,7 +6,7 @@ so a killed ablation loses at most the item in progress."""
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import shutil
 from collections.abc import Sequence
@@ -22,6 +22,7 @@ from linas.config import RunConfig
 from linas.latency import LUTLatencyModel, load_lut
 from linas.latency.validate import sample_architectures
 from linas.progress import Reporter
+from linas.run.final import digest
 from linas.run.prepare import Context
 from linas.run.state import Run
 from linas.space import Arch, SearchSpace
@@ -115,6 +116,7 @@ def standalone_miou(run: Run, ctx: Context, arch: Arch) -> float:
     """Stand-alone arch-val mIoU of ``arch``: a freshly initialised decoder (seeded from the
     run's seed) trained with the run's final recipe, CE only (cached in the shared dir)."""
     from linas.distill import evaluate_model, train_final
+    from linas.run.final import own_splits
     from linas.supernet import Supernet
 
     recipe = replace(run.cfg.final, seed=run.seeds["final"])
@@ -126,9 +128,7 @@ def standalone_miou(run: Run, ctx: Context, arch: Arch) -> float:
     with torch.random.fork_rng():
         torch.manual_seed(run.seeds["final"])
         model = Supernet(num_classes, ctx.net.encoder).extract(arch)
-    splits = ctx.splits
-    if run.cfg.encoder.finetune:  # the model trains its own copy of the encoder
-        splits = {k: replace(v, encoder=model.encoder) for k, v in splits.items()}
+    splits = own_splits(run, ctx, model)
     model.to(run.compute.device)
     steps = recipe.epochs * -(-len(splits["train"]) // recipe.batch_size)
     with run.rep.task(f"stand-alone training {arch}", steps) as advance:
@@ -153,8 +153,9 @@ def validate_measured(plan: Plan, run: Run, ctx: Context) -> dict[str, Any]:
         report = validate_lut(ctx.luts[dev.name], plan.profile.validate_archs, rep=run.rep)
         out[dev.name] = {k: report[k] for k in ("runtime", "n_archs", "mape", "spearman",
                                                 "within_10pct", "has_interactions")}
+        write_json_atomic(path, out)  # one device at a time: a kill loses one validation
+    if not path.is_file():  # nothing measured here: the other seeds read the empty record
         write_json_atomic(path, out)
-    write_json_atomic(path, out)
     return out
 
 
@@ -215,14 +216,15 @@ def supernet_miou(row_dir: Path, choices: np.ndarray, rep: Reporter) -> list[flo
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _full_model(path: Path) -> LUTLatencyModel:
+    return LUTLatencyModel(load_lut(path))  # rows share LUTs: built (and exhausted) once
+
+
 def latency_models(row_dir: Path, names: Sequence[str]) -> dict[str, LUTLatencyModel]:
     """Every device's full latency model (fixed part + ops + pairs) from the row's LUTs: the
     one yardstick the hypervolume columns use for every row."""
-    return {n: LUTLatencyModel(load_lut(row_dir / "luts" / f"{n}.json")) for n in names}
-
-
-def digest(payload: Any) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return {n: _full_model((row_dir / "luts" / f"{n}.json").resolve()) for n in names}
 
 
 def read_json(path: Path) -> dict[str, Any]:

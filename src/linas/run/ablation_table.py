@@ -85,10 +85,9 @@ def row_figures(rec: dict[str, Any], models: dict[str, Any],
     out["kendall_tau"] = float(tau) if np.isfinite(tau) else None
     if out["kendall_tau"] is None:
         out["why"]["kendall_tau"] = "undefined: constant weight-sharing or stand-alone mIoU"
-    out["mape"], out["why_mape"] = row_mape(rec["validation"], uses_pairs)
+    out["mape"], why = row_mape(rec["validation"], uses_pairs)
     if out["mape"] is None:
-        out["why"]["mape"] = out["why_mape"]
-    del out["why_mape"]
+        out["why"]["mape"] = why
     out["search_s"] = res.get("timings_s", {}).get("search")
     out["search_from"] = rec.get("search_from")
     return out

@@ -141,7 +141,8 @@ def teacher_arch(cfg: FinalTrainConfig) -> Arch:
     return LARGEST if cfg.teacher is None else Arch.parse(cfg.teacher)
 
 
-def _digest(data: dict[str, Any]) -> str:
+def digest(data: dict[str, Any]) -> str:
+    """A short hash of plain data (canonical JSON): the key of cached weights and results."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -159,14 +160,15 @@ def weights_path(run: Run, arch: Arch, cfg: FinalTrainConfig, alpha: float,
     teacher (its architecture and weights key)."""
     key = {"recipe": _recipe(cfg, teacher is not None), "alpha": alpha,
            "teacher": None if teacher is None else teacher.key}
-    return run.dir.checkpoints / "final" / f"{arch}-{_digest(key)}.safetensors"
+    return run.dir.checkpoints / "final" / f"{arch}-{digest(key)}.safetensors"
 
 
 def _stage_recipe(run: Run) -> FinalTrainConfig:
     return replace(run.cfg.final, seed=run.seeds["final"])
 
 
-def _own_splits(run: Run, ctx: Context, model: SegmentationModel) -> dict[str, FeatureSet]:
+def own_splits(run: Run, ctx: Context, model: SegmentationModel) -> dict[str, FeatureSet]:
+    """The run's splits, encoding with ``model``'s own encoder when it is fine-tuned."""
     if run.cfg.encoder.finetune:  # the extracted model trains its own copy of the encoder
         return {k: replace(v, encoder=model.encoder) for k, v in ctx.splits.items()}
     return ctx.splits
@@ -178,13 +180,13 @@ def build_teacher(run: Run, ctx: Context) -> Teacher:
     cfg = _stage_recipe(run)
     arch = teacher_arch(cfg)
     model = ctx.net.extract(arch)
-    splits = _own_splits(run, ctx, model)
+    splits = own_splits(run, ctx, model)
     epochs = cfg.epochs if cfg.teacher_epochs is None else cfg.teacher_epochs
     recipe = replace(cfg, epochs=epochs)
     key: dict[str, Any] = {"role": "teacher", "arch": str(arch),
                            "recipe": _recipe(recipe, False)}
     if epochs > 0:
-        weights = run.dir.checkpoints / "final" / f"teacher-{arch}-{_digest(key)}.safetensors"
+        weights = run.dir.checkpoints / "final" / f"teacher-{arch}-{digest(key)}.safetensors"
         fit(run, model, splits["train"], recipe, weights, f"teacher training {arch}")
     else:
         key, weights = {"role": "teacher", "arch": str(arch), "extracted": True}, None
@@ -197,7 +199,7 @@ def build_teacher(run: Run, ctx: Context) -> Teacher:
                                     "epochs": epochs, "weights": str(weights) if weights else None}
     model.eval()
     model.requires_grad_(False)  # frozen from here on
-    return Teacher(arch, model, float(metrics["miou"]), _digest(key))
+    return Teacher(arch, model, float(metrics["miou"]), digest(key))
 
 
 def train_arch(run: Run, ctx: Context, arch: Arch, teacher: Teacher | None = None,
@@ -206,7 +208,7 @@ def train_arch(run: Run, ctx: Context, arch: Arch, teacher: Teacher | None = Non
     reusing the weights a previous run of this directory trained under the same settings),
     test it; returns (model, metrics with history, weights file)."""
     model = ctx.net.extract(arch)
-    splits = _own_splits(run, ctx, model)
+    splits = own_splits(run, ctx, model)
     cfg = _stage_recipe(run)
     weights = weights_path(run, arch, cfg, alpha, teacher)
     distill = None if teacher is None else Distillation.from_config(teacher.model, alpha, cfg)
