@@ -149,7 +149,7 @@ def test_fair_menus_are_registries():
     assert CALR_MODES.names() == ["none", "seed", "dynas"]
     assert MOMENTUM_MODES.names() == ["shared", "seed", "dynas"]
     assert PATH_SAMPLERS.names() == ["uniform", "gumbel"]
-    assert TRAIN_MODES.names() == ["soft", "single-path"]
+    assert TRAIN_MODES.names() == ["soft", "single-path", "sandwich"]
     assert [MOMENTUM_MODES.get(n).n_states for n in MOMENTUM_MODES] == [1, 3, NUM_CHOICES]
     with pytest.raises(ConfigError, match="did you mean 'gumbel'.*valid: gumbel, uniform"):
         SearchConfig(path_sampler="gumbl")

@@ -4,7 +4,8 @@
 (:func:`~linas.search.config.epoch_phase`: warm-up, soft then hard Gumbel epochs), one weight
 step and one architecture step per train batch (arch-val batches cycle when the split is
 shorter), the weight step itself through :class:`~linas.search.fair.FairTraining` (I2:
-single-path sampling, CaLR, momentum separation, for every strategy), the epoch statistics,
+single-path sampling, CaLR, momentum separation, for every strategy; the sandwich rule of
+:mod:`~linas.search.sandwich`), the epoch statistics,
 and the checkpoint (supernet weights, every weight-optimizer state, RNG, epoch, config). A
 strategy fills in the protected hooks: where the weight step's architecture comes from
 (:meth:`~SupernetSearch._weight_logits`), the architecture step (``_arch_step``), its own
@@ -47,6 +48,7 @@ from linas.search.config import SearchConfig, epoch_phase
 from linas.search.fair import FairTraining
 from linas.search.gumbel import gumbel_softmax
 from linas.search.losses import segmentation_ce
+from linas.search.sandwich import SANDWICH_RANDOM_PATHS, inplace_kd, sandwich_paths
 from linas.supernet import Supernet
 
 # The checkpoint holds the whole supernet and its optimizer states (~2 GB), so writing it every
@@ -102,13 +104,24 @@ def step_with(loss: torch.Tensor, opt: torch.optim.Optimizer, params: Sequence[t
               compute: Compute, scaler: torch.amp.GradScaler | None) -> None:
     """Backward ``loss``, sum the gradients of ``params`` over the ranks, step ``opt`` (through
     the fp16 gradient scaler when there is one)."""
+    backward_scaled(loss, scaler)
+    finish_step(opt, params, compute, scaler)
+
+
+def backward_scaled(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
+    """Backward ``loss`` (scaled by the fp16 gradient scaler when there is one); gradients
+    accumulate until :func:`finish_step`."""
+    (loss if scaler is None else scaler.scale(loss)).backward()
+
+
+def finish_step(opt: torch.optim.Optimizer, params: Sequence[torch.Tensor], compute: Compute,
+                scaler: torch.amp.GradScaler | None) -> None:
+    """Sum the accumulated gradients of ``params`` over the ranks and step ``opt`` (through
+    the scaler when there is one)."""
+    compute.sum_grads(params)
     if scaler is None:
-        loss.backward()
-        compute.sum_grads(params)
         opt.step()
         return
-    scaler.scale(loss).backward()
-    compute.sum_grads(params)
     scaler.step(opt)
     scaler.update()
 
@@ -214,7 +227,9 @@ class SupernetSearch(ABC, Generic[S]):
                      warm: bool, tau: float, hard: bool) -> float:
         """One step on the supernet weights with the architecture held fixed, with the
         FairTraining optimizer state and CaLR learning rate of the sampled choices; returns
-        this rank's share of the batch's CE."""
+        this rank's share of the batch's CE (of the largest subnet in ``sandwich`` mode)."""
+        if self.cfg.train_mode == "sandwich":
+            return self._sandwich_step(feats, masks, share, warm, tau)
         with self.compute.autocast():
             choices, out = self._weight_forward(feats, warm, tau, hard)
             loss = shared_ce(out, masks, share, self.ignore_index)
@@ -222,6 +237,32 @@ class SupernetSearch(ABC, Generic[S]):
         opt.zero_grad(set_to_none=True)
         step_with(loss, opt, self.params, self.compute, self.scaler)
         return float(loss.detach())
+
+    def _sandwich_step(self, feats: list[torch.Tensor], masks: torch.Tensor, share: float,
+                       warm: bool, tau: float) -> float:
+        """The sandwich rule (:mod:`linas.search.sandwich`): CE of the largest subnet, then
+        in-place KD of the smallest and :data:`SANDWICH_RANDOM_PATHS` sampled subnets to its
+        detached logits; each term's backward right after its forward (one path's activations
+        held at a time), gradients accumulated, one step of the shared optimizer state at the
+        base learning rate (check_fair_options refuses per-subnet CaLR and momentum). Returns
+        this rank's share of the largest subnet's CE."""
+        paths = sandwich_paths(self.gen, SANDWICH_RANDOM_PATHS,
+                               lambda gen: self._sample_weight_path(tau, uniform=warm),
+                               self.fair.table)
+        opt = self.fair.optimizer_for(paths[0], self._progress)
+        opt.zero_grad(set_to_none=True)
+        teacher: torch.Tensor | None = None
+        ce = 0.0
+        for path in paths:
+            with self.compute.autocast():
+                out = self.net.decode(feats, choices=path)
+                loss = (shared_ce(out, masks, share, self.ignore_index) if teacher is None
+                        else inplace_kd(out, teacher, masks, share, self.ignore_index))
+            backward_scaled(loss, self.scaler)
+            if teacher is None:
+                teacher, ce = out.detach(), float(loss.detach())
+        finish_step(opt, self.params, self.compute, self.scaler)
+        return ce
 
     def _weight_forward(self, feats: list[torch.Tensor], warm: bool, tau: float,
                         hard: bool) -> tuple[list[int], torch.Tensor]:

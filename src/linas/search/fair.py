@@ -3,10 +3,12 @@
 Three knobs of the weight step, each a name in a :class:`~linas._registry.Registry` (unknown
 names list the menu and the closest match):
 
-* **train mode** (``soft`` | ``single-path``): ``soft`` is the baseline (soft Gumbel mixing in
-  the soft epochs, hard straight-through after); ``single-path`` trains exactly one sampled
-  architecture per weight step in every phase, drawn ``uniform`` or by a hard Gumbel sample of
-  the architecture logits (``gumbel``); only that path is computed.
+* **train mode** (``soft`` | ``single-path`` | ``sandwich``): ``soft`` is the baseline (soft
+  Gumbel mixing in the soft epochs, hard straight-through after); ``single-path`` trains exactly
+  one sampled architecture per weight step in every phase, drawn ``uniform`` or by a hard Gumbel
+  sample of the architecture logits (``gumbel``); only that path is computed. ``sandwich``
+  (:mod:`linas.search.sandwich`) trains, in every phase, the largest subnet with CE, the
+  smallest and ``n`` sampled ones (2) with in-place distillation to it, and takes one step.
 * **CaLR** (``none`` | ``seed`` | ``dynas``), a factor on the learning rate of each step:
   ``seed`` is the plan's ``0.5 + 0.5 * flops / max_flops`` of the sampled subnet (max over
   the space); ``dynas`` is a per-subnet polynomial decay ``(1 - progress) ** p`` whose exponent
@@ -21,6 +23,9 @@ names list the menu and the closest match):
   21 states' memory to about 21x the parameters of layers 1-4 (41 M) instead of 21x all.
 
 In soft mode (no single sampled subnet) CaLR and the momentum bin use the step's argmax choices.
+Sandwich mode sums the gradients of ``2 + n`` subnets that share weights into one step, so a
+per-subnet learning rate or optimizer state has no meaning there: :func:`check_fair_options`
+refuses it with CaLR other than ``none`` or momentum other than ``shared``.
 Every strategy's weight step goes through :class:`FairTraining`
 (:meth:`linas.search.base.SupernetSearch._weight_step`): the bi-level search samples from its
 logits, the hypernetwork strategy from the hypernet's logits for a random device and preference.
@@ -68,6 +73,8 @@ class PathSampler:
 TRAIN_MODES: Registry[str] = Registry("train mode")
 TRAIN_MODES.add("soft", "soft Gumbel mixing in the soft epochs, hard straight-through after")
 TRAIN_MODES.add("single-path", "one sampled architecture per weight step in every phase")
+TRAIN_MODES.add("sandwich", "largest (CE), smallest and n sampled subnets (KD to the largest) "
+                "per weight step, one optimizer step")
 
 CALR_MODES: Registry[CalrRule] = Registry("CaLR mode")
 PATH_SAMPLERS: Registry[PathSampler] = Registry("path sampler")
@@ -79,14 +86,33 @@ def check_fair_options(train_mode: str, path_sampler: str, calr: str, momentum: 
     """Validate the fair-training options of a search config.
 
     Raises:
-        ConfigError: an unknown name (listing the menu and the closest match) or a split
-            layer outside 0..4.
+        ConfigError: an unknown name (listing the menu and the closest match), a split
+            layer outside 0..4, or ``sandwich`` with per-subnet CaLR or momentum.
     """
     for registry, name in ((TRAIN_MODES, train_mode), (PATH_SAMPLERS, path_sampler),
                            (CALR_MODES, calr), (MOMENTUM_MODES, momentum)):
         registry.check(name)
     if not 0 <= split_layer < NUM_LAYERS:
         raise ConfigError(f"split layer {split_layer}: expected 0..{NUM_LAYERS - 1}")
+    if train_mode == "sandwich":
+        check_sandwich_options(calr, momentum)
+
+
+def check_sandwich_options(calr: str, momentum: str) -> None:
+    """Refuse per-subnet CaLR or momentum with train mode ``sandwich``: its one step sums
+    the gradients of several subnets that share weights, so no single subnet's learning rate
+    or optimizer state applies.
+
+    Raises:
+        ConfigError: ``calr`` other than ``none`` or ``momentum`` other than ``shared``.
+    """
+    why = "train_mode sandwich takes one optimizer step for several subnets"
+    if calr != "none":
+        raise ConfigError(f"search.calr = {calr}: {why}, a per-subnet learning rate does not "
+                          "apply; set search.calr: none or another train_mode")
+    if momentum != "shared":
+        raise ConfigError(f"search.momentum = {momentum}: {why}, a per-subnet optimizer state "
+                          "does not apply; set search.momentum: shared or another train_mode")
 
 
 def calr_seed_factor(flops: float | np.ndarray, max_flops: float) -> float | np.ndarray:
