@@ -12,7 +12,9 @@ trained three times from the same supernet weights and seed (``linas.run.final.t
 * ``none``: CE only (the baseline);
 * ``constant``: CE + KD terms, alpha = base_alpha;
 * ``latency``: alpha = base_alpha * (2 - student_ms / teacher_ms) on the first device's LUT,
-  clipped to [base_alpha, 2 * base_alpha].
+  clipped to [base_alpha, 2 * base_alpha];
+* ``latency-logit`` (diagnostic): ``latency`` with the logit term only (beta = gamma = 0), to
+  tell which term moves the result.
 
 Writes per seed and mode: test mIoU, alpha, teacher test mIoU, wall time; and mean +- std
 (over seeds) per mode; prints a Markdown table. The default setting (64x64, 160 images, 3
@@ -48,6 +50,10 @@ from linas.space import Arch
 LUT_DIR = Path(__file__).resolve().parents[2] / "shared/reference-luts"
 DEVICES = ("raspberrypi5", "odroid")  # the first one's selection is distilled
 MODES = ("none", "constant", "latency")
+# Diagnostic variants beside the three modes: which KD term helps or hurts (name, mode, final
+# overrides). "latency-logit" keeps only the logit term (beta = gamma = 0).
+VARIANTS: dict[str, tuple[str, dict[str, float]]] = {
+    **{m: (m, {}) for m in MODES}, "latency-logit": ("latency", {"beta": 0.0, "gamma": 0.0})}
 # (name, default, tiny)
 SETTINGS = {
     "size": (64, 64), "n_images": (160, 24), "warmup_epochs": (3, 1), "search_epochs": (4, 1),
@@ -90,14 +96,16 @@ def run_config(seed: int, s: dict[str, int], args: argparse.Namespace) -> RunCon
     return load_config(None, sets)
 
 
-def with_kd(run: Run, cfg: RunConfig, mode: str) -> None:
-    run.cfg = replace(cfg, final=replace(cfg.final, kd=mode))
+def with_kd(run: Run, cfg: RunConfig, mode: str, **final: float) -> None:
+    run.cfg = replace(cfg, final=replace(cfg.final, kd=mode, **final))
 
 
-def train_mode(run: Run, ctx: Context, cfg: RunConfig, arch: Arch, mode: str,
+def train_mode(run: Run, ctx: Context, cfg: RunConfig, arch: Arch, variant: str,
                teacher: Teacher) -> dict[str, Any]:
-    """One student training under ``mode``; its test mIoU, alpha and wall time."""
-    with_kd(run, cfg, mode)
+    """One student training under ``variant`` (see VARIANTS); its test mIoU, alpha, wall
+    time."""
+    mode, final = VARIANTS[variant]
+    with_kd(run, cfg, mode, **final)
     t = None if mode == "none" else teacher
     plan = plan_device(run, ctx, cfg.devices[0], arch, None if t is None else t.arch)
     start = time.perf_counter()
@@ -123,7 +131,7 @@ def one_seed(seed: int, args: argparse.Namespace, s: dict[str, int]) -> dict[str
     t0 = time.perf_counter()
     teacher = build_teacher(run, ctx)
     teacher_s = time.perf_counter() - t0
-    modes = {m: train_mode(run, ctx, cfg, arch, m, teacher) for m in MODES}
+    modes = {v: train_mode(run, ctx, cfg, arch, v, teacher) for v in VARIANTS}
     shutil.rmtree(run.dir.checkpoints, ignore_errors=True)  # the supernet alone is ~0.7 GB
     return {"arch": str(arch), "device": DEVICES[0],
             "selected_latency_ms": fronts[DEVICES[0]]["selected"]["latency_ms"],
@@ -142,7 +150,7 @@ def mean_std(values: list[float]) -> dict[str, float | None]:
 
 def summarise(seeds: dict[int, dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {m: {k: mean_std([r["modes"][m][k] for r in seeds.values()])
-                               for k in ("test_miou", "alpha", "wall_s")} for m in MODES}
+                               for k in ("test_miou", "alpha", "wall_s")} for m in VARIANTS}
     out["teacher"] = {"test_miou": mean_std([r["teacher"]["test_miou"] for r in seeds.values()]),
                       "wall_s": mean_std([r["teacher"]["wall_s"] for r in seeds.values()])}
     return out
@@ -156,7 +164,7 @@ def table(result: dict[str, Any]) -> str:
     head = "| mode | " + " | ".join(f"seed {s} mIoU (alpha)" for s in seeds) + \
         " | mIoU mean +- std | wall s (mean) |"
     lines = [head, "|" + "---|" * (len(seeds) + 3)]
-    for m in MODES:
+    for m in VARIANTS:
         cells = [f"{r['modes'][m]['test_miou']:.3f} ({r['modes'][m]['alpha']:.2f})"
                  for r in seeds.values()]
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {pm(result['summary'][m]['test_miou'])}"
