@@ -88,6 +88,9 @@ def test_profile_lies_under_the_file(tmp_path):
     ("devices:\n  - {name: a}\n", "exactly one of `lut: FILE`"),
     ("devices:\n  - {name: a, measure: {}}\n  - {name: a, measure: {}}\n", "used twice"),
     ("devices:\n  - {name: a, measure: {}, budget_ms: -1}\n", "budget_ms = -1"),
+    ("devices:\n  - {name: a, measure: {throughput_batches: [4, 8]}}\n",
+     "devices.a.measure.throughput_batches = [4, 8]: give distinct batch sizes >= 1 that "
+     "include 1"),
     ("data: {kind: folder}\n", "data.root is not set"),
     ("search: {strategy: hyper}\n", "hypernet"),
     ("search: {holdout: x}\n", "only the hypernet strategy"),

@@ -68,7 +68,8 @@ class EncoderConfig:
 class MeasureConfig:
     """How a device measured on this machine is timed: its LUT (``warmup``/``repeat`` per
     entry, ``interactions`` fitted from ``fit_archs`` end-to-end runs) and its final model
-    (``e2e_warmup``/``e2e_repeat``)."""
+    (``e2e_warmup``/``e2e_repeat``; in torch also the C3 throughput of 100 images at each of
+    ``throughput_batches``, which must include 1)."""
 
     runtime: str = "torch"
     device: str = "cpu"
@@ -79,6 +80,7 @@ class MeasureConfig:
     fit_archs: int = 40
     e2e_warmup: int = 10
     e2e_repeat: int = 50
+    throughput_batches: tuple[int, ...] = (1, 2, 4, 8, 16)
 
 
 @dataclass(frozen=True)
@@ -543,6 +545,11 @@ def _check_device(dev: DeviceConfig, where: str) -> None:
     if m is not None and (m.warmup < 0 or m.repeat < 3 or m.e2e_repeat < 3):
         raise ConfigError(f"{where}: {key}.measure: warmup must be >= 0, repeat and e2e_repeat "
                           ">= 3 (IQR filtering needs samples)")
+    batches = () if m is None else m.throughput_batches
+    if m is not None and (1 not in batches or min(batches) < 1
+                          or len(set(batches)) != len(batches)):
+        raise ConfigError(f"{where}: {key}.measure.throughput_batches = {list(batches)}: give "
+                          "distinct batch sizes >= 1 that include 1, e.g. [1, 2, 4, 8, 16]")
 
 
 # ---- writing and comparing -------------------------------------------------------------------

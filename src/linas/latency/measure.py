@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
 import platform
 import sys
 import time
@@ -362,6 +363,7 @@ def provenance(example: torch.Tensor, threads: int, input_size: tuple[int, int],
         "python_version": platform.python_version(),
         "numpy_version": np.__version__,
         "platform": f"{platform.system()}-{platform.machine()}",
+        "host": platform.node(),
         "device_type": "cuda" if on_cuda else "cpu",
         "device": torch.cuda.get_device_name(example.device) if on_cuda else cpu_name(),
         "threads": int(threads),
@@ -377,6 +379,11 @@ def provenance(example: torch.Tensor, threads: int, input_size: tuple[int, int],
     if runtime is not None:  # runtime-specific settings (e.g. ORT's thread spinning)
         out.update({k: v for k, v in runtime.provenance().items() if k not in out})
     return out
+
+
+def this_machine() -> str:
+    """This machine, as recorded with what is timed on it: host name, CPU model and count."""
+    return f"{platform.node()} ({cpu_name()}, {os.cpu_count()} CPUs)"
 
 
 def cpu_name() -> str:

@@ -42,6 +42,7 @@ from linas.distill import (
     train_final,
 )
 from linas.export import export_onnx, onnx_parity
+from linas.latency.measure import this_machine
 from linas.run.cards import build_card, render_card
 from linas.run.prepare import Context
 from linas.run.state import Run
@@ -284,8 +285,18 @@ def deploy_device(run: Run, ctx: Context, dev: DeviceConfig, front: dict[str, An
                   model: SegmentationModel, metrics: dict[str, Any], weights: Path,
                   kd: dict[str, Any] | None = None) -> dict[str, Any]:
     """Export ``model`` for ``dev``, time it when ``dev`` is this machine, write its card
-    (with the ``kd`` block of its training)."""
+    (with the ``kd`` block of its training). A card already written from the same weights,
+    config, LUT, distillation and machine is kept as it is (a rerun re-times nothing)."""
     out = run.dir.deploy(dev.name)
+    summary = run.results.get("devices_config", {}).get(dev.name, {})
+    expect = {"arch": front["selected"]["arch"], "weights": str(weights),
+              "config_sha256": run.cfg.sha256(), "lut_sha256": summary.get("lut_sha256"),
+              "kd": kd, "test_miou": metrics["miou"],
+              "measured_on": this_machine() if dev.measure is not None else None}
+    kept = kept_card(out, expect, samples=dev.measure is not None)
+    if kept is not None:
+        run.rep.info(f"{dev.name}: deployed model up to date ({out / 'card.json'})")
+        return kept
     onnx_path = export_onnx(model, run.size, out / "model.onnx")
     threads = dev.measure.threads if dev.measure else run.cfg.compute.threads
     parity = onnx_parity(model, onnx_path, run.size, threads=threads)
@@ -302,9 +313,25 @@ def deploy_device(run: Run, ctx: Context, dev: DeviceConfig, front: dict[str, An
                       float(lat_model.p95(choices)[0]), lat_model.end_to_end, metrics, timing,
                       {"onnx": str(onnx_path), "onnx_max_abs_diff": parity,
                        "weights": str(weights)}, kd=kd)
+    card["measured_on"] = expect["measured_on"]
     write_json_atomic(out / "card.json", card)
     write_text_atomic(out / "card.md", render_card(card))
     return card
+
+
+def kept_card(out: Path, expect: dict[str, Any], samples: bool) -> dict[str, Any] | None:
+    """The card in ``out`` when its ``expect`` keys match and its files are there (the model,
+    and the sample predictions of a device timed here), else None."""
+    path = out / "card.json"
+    files = [out / "model.onnx", out / "card.md"] + ([out / "samples.npz"] if samples else [])
+    if not path.is_file() or not all(f.is_file() for f in files):
+        return None
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(card, dict) and all(card.get(k, None) == v for k, v in expect.items())
+    return card if ok else None
 
 
 @torch.no_grad()

@@ -4,6 +4,7 @@ and every device's LUT (measured here, or read from its file, checked, at the ru
 from __future__ import annotations
 
 import hashlib
+import platform
 import shutil
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -194,6 +195,11 @@ def measured_lut(run: Run, net: Supernet, dev: DeviceConfig) -> LUT:
     if path.is_file():
         run.rep.info(f"reusing measured LUT {path}")
         lut = load_lut(path, expect_input_size=run.size)
+        host = lut.provenance.get("host")
+        if host is not None and host != platform.node():
+            raise LUTError(f"LUT {path} (device {dev.name}) was measured on host {host!r}, "
+                           f"this is {platform.node()!r}: a device is never judged by another "
+                           f"machine's timing; delete {path} to measure it here")
     else:
         rt = get_runtime(m.runtime, m.device, m.threads)
         lut = measure_supernet_lut(net, run.size, m.warmup, m.repeat, m.threads, dev.name,

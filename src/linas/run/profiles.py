@@ -24,4 +24,5 @@ QUICK: dict[str, Any] = {
     "devices.*.measure.fit_archs": 12,
     "devices.*.measure.e2e_warmup": 1,
     "devices.*.measure.e2e_repeat": 3,
+    "devices.*.measure.throughput_batches": [1, 8],  # 2 of the 5 sizes: most of a quick run
 }
