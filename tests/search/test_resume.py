@@ -74,3 +74,27 @@ def test_finetuned_encoder_is_trained_when_not_frozen():
     cfg = SearchConfig(warmup_epochs=1, search_epochs=0, batch_size=4, seed=0)
     BilevelSearch(net, devices, cfg).run(data, data)
     assert not torch.equal(before, net.encoder.features.conv0.weight)
+
+
+def test_a_finished_search_checkpoints_without_optimizer_states(tmp_path):
+    """Nothing trains from a finished search again: its checkpoint keeps the weights and
+    leaves out the optimizer states (most of its size), and loads to the same supernet
+    (decoder; the frozen encoder is not checkpointed)."""
+    net, feats, devices = tiny_setup()
+    search = make(net, devices)
+    search.run(feats, feats)
+    mid, done = tmp_path / "mid.pt", tmp_path / "done.pt"
+    search.save(done)
+    assert torch.load(done, weights_only=True)["fair"] == []
+    search.state.epoch -= 1  # as if one epoch were left: the states are kept
+    search.save(mid)
+    search.state.epoch += 1
+    assert torch.load(mid, weights_only=True)["fair"]
+    assert done.stat().st_size < 0.6 * mid.stat().st_size
+    trained = {k: v.clone() for k, v in net.state_dict().items()}
+    fresh, _, _ = tiny_setup(seed=1)
+    loaded = make(fresh, devices)
+    loaded.load(done, search.state.history)
+    assert loaded.state.epoch == search.total_epochs
+    decoder = {k: v for k, v in fresh.state_dict().items() if not k.startswith("encoder.")}
+    assert decoder and all(torch.equal(trained[k], v) for k, v in decoder.items())

@@ -212,7 +212,7 @@ def seed_row_dir(row_dir: Path, shared: Path, search_from: Path | None) -> None:
         for src in (search_from / "checkpoints").iterdir():
             if src.is_file():
                 (row_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, row_dir / "checkpoints" / src.name)
+                link_file(src, row_dir / "checkpoints" / src.name)
 
 
 def link_tree(src: Path, dst: Path) -> None:
@@ -226,10 +226,16 @@ def link_tree(src: Path, dst: Path) -> None:
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(path, target)
-        except OSError:
-            shutil.copyfile(path, target)
+        link_file(path, target)
+
+
+def link_file(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` as ``dst`` (safe: files are only ever replaced atomically, never
+    written in place); a copy across file systems."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
 
 
 def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None, int]:

@@ -326,11 +326,15 @@ class SupernetSearch(ABC, Generic[S]):
 
         Holds the supernet's decoder weights (and the encoder's when it is trained), every
         FairTraining optimizer state, the RNG, the epoch, the config and the strategy's own
-        entries.
+        entries. The checkpoint of a finished search leaves the weight-optimizer states out:
+        nothing trains from it again (a changed schedule is refused), and they are two
+        thirds or more of its size (Adam's two moments per parameter, per momentum state).
         """
+        done = self.state.epoch >= self.total_epochs
         blob = {"strategy": self.strategy, "config": self.checkpoint_config(),
                 "epoch": self.state.epoch, "rng": self.gen.get_state(),
-                "supernet": supernet_state(self.net), "fair": self.fair.state_dicts(),
+                "supernet": supernet_state(self.net),
+                "fair": [] if done else self.fair.state_dicts(),
                 **self._strategy_state()}
         save_torch_atomic(path, blob)
         return Path(path).stat().st_size
@@ -353,7 +357,8 @@ class SupernetSearch(ABC, Generic[S]):
         history = resumable_history(history, epoch, where)
         try:
             load_supernet_state(self.net, blob["supernet"], where)
-            self.fair.load_state_dicts(blob["fair"], where)
+            if epoch < self.total_epochs:  # a finished search's states were left out
+                self.fair.load_state_dicts(blob["fair"], where)
             self.gen.set_state(blob["rng"])
             self._load_strategy_state(blob, where)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
