@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
@@ -42,6 +43,15 @@ def _degenerate(a: np.ndarray, b: np.ndarray) -> bool:
     return a.size < 2 or bool(np.all(a == a[0])) or bool(np.all(b == b[0]))
 
 
+def _correlation(test: Callable[[np.ndarray, np.ndarray], Any], x: np.ndarray | list[float],
+                 y: np.ndarray | list[float]) -> float:
+    """The statistic of scipy's ``test`` on the pairs, nan when degenerate."""
+    a, b = _pairs(x, y)
+    if _degenerate(a, b):
+        return float("nan")
+    return float(test(a, b).statistic)
+
+
 def kendall_tau(x: np.ndarray | list[float], y: np.ndarray | list[float]) -> float:
     """Kendall's tau-b of ``x`` and ``y`` (ties counted as scipy does); nan when fewer than
     two pairs or either side is constant.
@@ -49,10 +59,7 @@ def kendall_tau(x: np.ndarray | list[float], y: np.ndarray | list[float]) -> flo
     Raises:
         ValueError: see :func:`_pairs`.
     """
-    a, b = _pairs(x, y)
-    if _degenerate(a, b):
-        return float("nan")
-    return float(kendalltau(a, b).statistic)
+    return _correlation(kendalltau, x, y)
 
 
 def spearman_rho(x: np.ndarray | list[float], y: np.ndarray | list[float]) -> float:
@@ -62,10 +69,7 @@ def spearman_rho(x: np.ndarray | list[float], y: np.ndarray | list[float]) -> fl
     Raises:
         ValueError: see :func:`_pairs`.
     """
-    a, b = _pairs(x, y)
-    if _degenerate(a, b):
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
+    return _correlation(spearmanr, x, y)
 
 
 @dataclass(frozen=True)

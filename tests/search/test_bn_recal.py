@@ -19,12 +19,7 @@ from linas.search.bn_recal import (
 )
 from linas.space import NUM_CHOICES, NUM_LAYERS
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    """One intra-op thread (after conftest's two): these tensors are tiny, and two threads on a
-    busy machine stall on their barriers (a 0.1 s search took 4 s beside another job)."""
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TinyBNNet(nn.Module):
@@ -184,18 +179,7 @@ def test_bad_recalibration_inputs_fail_with_the_fix():
         recalibrate_bn(net, CHOICES, [])
 
 
-# --- on the real supernet (random encoder weights; fake 32x32 features) ---------------------
-
-
-@pytest.fixture(scope="module")
-def supernet():
-    from linas.supernet import Supernet
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        net = Supernet(num_classes=3)
-    net.freeze_encoder()
-    return net
+# --- on the real supernet (the `supernet` fixture of tests/search/conftest.py) ---------------
 
 
 def _feats(seed: int, n: int = 2) -> list[torch.Tensor]:

@@ -158,18 +158,8 @@ def test_fair_menus_are_registries():
             None, 1.0, torch.Generator(), uniform=False)
 
 
-# --- on the real supernet (random encoder weights; fake 32x32 features) ---------------------
-
-
-@pytest.fixture(scope="module")
-def supernet():
-    from linas.supernet import Supernet
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        net = Supernet(num_classes=3)
-    net.freeze_encoder()
-    return net
+# --- on the real supernet (the `supernet` fixture of tests/search/conftest.py; fake 32x32
+# features) --------------------------------------------------------------------------------
 
 
 def _feats(seed: int, n: int = 2) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -30,12 +30,7 @@ from linas.search.sandwich import (
 )
 from linas.space import CHOICE_KEYS, NUM_CHOICES, NUM_LAYERS
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    """One intra-op thread (after conftest's two): these tensors are tiny, and two threads on a
-    busy machine stall on their barriers (a 0.1 s search took 4 s beside another job)."""
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TinyNet(nn.Module):
