@@ -508,6 +508,9 @@ def check_config(cfg: RunConfig, where: str) -> None:
         cfg.device(cfg.search.holdout)
         if len(cfg.devices) < 2:
             raise ConfigError(f"{where}: search.holdout: it is the only device; add devices")
+    if cfg.pareto.bn_recal_batches < 0:
+        raise ConfigError(f"{where}: pareto.bn_recal_batches = {cfg.pareto.bn_recal_batches}: "
+                          "must be >= 0 (0 evaluates without BN recalibration)")
     if cfg.compute.threads is not None and cfg.compute.threads < 1:
         raise ConfigError(f"{where}: compute.threads = {cfg.compute.threads}: must be >= 1")
     _check_compute(cfg.compute, where)

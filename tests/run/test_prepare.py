@@ -102,3 +102,21 @@ def test_rerun_with_other_settings_is_refused_and_restart_clears(tmp_path):
     assert not (tmp_path / "run" / "results.json").exists()
     assert (tmp_path / "run" / "mine.txt").read_text() == "keep"  # never deletes foreign files
     assert RunDir(tmp_path / "run").load_config().seed == 3
+
+
+def test_a_key_added_by_a_newer_version_at_its_default_is_not_a_change(tmp_path):
+    """A run made before a config key existed resumes when the key holds its default (the
+    old run behaved as the default does); any other value is refused as before."""
+    import yaml
+
+    start(tmp_path, ["seed=0"])
+    path = tmp_path / "run" / "config.yaml"
+    stored = yaml.safe_load(path.read_text())
+    del stored["pareto"]["bn_recal_batches"]  # as an older version wrote it
+    path.write_text(yaml.safe_dump(stored))
+    open_run(tmp_path / "run", load_config(None, ["encoder.weights=random"]))
+    assert "bn_recal_batches" in yaml.safe_load(path.read_text())["pareto"]  # stored now
+    path.write_text(yaml.safe_dump(stored))
+    other = load_config(None, ["encoder.weights=random", "pareto.bn_recal_batches=4"])
+    with pytest.raises(ConfigError, match=r"pareto.bn_recal_batches: '<unset>' -> 4"):
+        open_run(tmp_path / "run", other)

@@ -220,3 +220,34 @@ def test_supernet_recalibration_is_deterministic_and_restored(supernet):
     assert all(k.startswith(("head.", *(f"layers.{i}.candidates.{c}." for i, c in
                                         enumerate(choices)))) for k in changed)
     assert not supernet.training
+
+
+def test_pareto_stage_recalibrates_when_configured():
+    """``pareto.bn_recal_batches`` > 0: the Pareto stage's weight-sharing evaluation is the
+    recalibrated one (on the training split); 0: the supernet's own statistics."""
+    from types import SimpleNamespace
+
+    from linas.compute import CPU
+    from linas.config import RunConfig, with_overrides
+    from linas.run.fronts import ws_miou
+
+    net, data = tiny_bn_net(), tiny_data()
+    _corrupt(net)
+    corrupted = bn_buffers(net)
+    train = tiny_data(seed=1)
+    ctx = SimpleNamespace(net=net, splits={"arch_val": data, "train": train})
+
+    def run(n: int) -> SimpleNamespace:
+        cfg = with_overrides(RunConfig(), {"pareto.bn_recal_batches": n}, "test")
+        return SimpleNamespace(cfg=cfg, results={"num_classes": 3},
+                               compute=CPU)
+
+    plain = ws_miou(run(0), ctx, CHOICES)
+    recal = ws_miou(run(1), ctx, CHOICES)
+    assert plain == evaluate_choices(net, data, CHOICES, 3)[0]
+    assert recal == evaluate_choices(net, data, CHOICES, 3, bn_recal=train,
+                                     bn_recal_batches=1)[0]
+    assert recal > plain
+    assert same(bn_buffers(net), corrupted)
+    with pytest.raises(ConfigError, match="pareto.bn_recal_batches = -1"):
+        with_overrides(RunConfig(), {"pareto.bn_recal_batches": -1}, "test")

@@ -3,7 +3,7 @@ import torch
 
 from linas import ConfigError
 from linas.space import SearchSpace
-from linas.supernet import FixedPart, Supernet, imagenet_cache_path, load_encoder
+from linas.supernet import FixedPart, Supernet, imagenet_cache_path, load_encoder, save_encoder
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,24 @@ def test_encoder_weights_from_local_file(tmp_path):
     st = tmp_path / "enc.safetensors"
     save_file({k: v.contiguous() for k, v in state.items()}, str(st))
     assert torch.all(load_encoder(str(st))[0].features.conv0.weight == 0.5)
+
+
+def test_saved_encoder_loads_back_exactly(tmp_path):
+    """A fine-tuned encoder written by save_encoder is what encoder.weights: PATH reads,
+    weights and BatchNorm statistics alike."""
+    enc, _ = load_encoder("random")
+    enc.train()
+    with torch.no_grad():
+        enc(torch.randn(2, 3, 64, 64))  # moves the running statistics off their init
+        enc.features.conv0.weight.mul_(3.0)
+    path = save_encoder(enc, tmp_path / "out" / "adapted.safetensors")
+    loaded, source = load_encoder(str(path))
+    assert source == str(path)
+    want, got = enc.features.state_dict(), loaded.features.state_dict()
+    assert want.keys() == got.keys()
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    assert not torch.equal(want["norm0.running_mean"], torch.zeros_like(want["norm0.running_mean"]))
+    assert [p.name for p in path.parent.iterdir()] == ["adapted.safetensors"]  # no temp file
 
 
 def test_bad_encoder_weights_are_clear(tmp_path):

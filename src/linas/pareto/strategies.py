@@ -35,6 +35,11 @@ class ParetoConfig:
     evaluated. ``zero-cost`` (I3): ``n_sample`` scored by ``proxy`` (decoder ``proxy_init``:
     ``seed`` or ``supernet``, on ``proxy_batch`` cached training images) and LUT latency,
     ``n_prefilter`` kept, ``n_evaluate`` evaluated.
+
+    ``bn_recal_batches``: before each weight-sharing evaluation, the path's BatchNorm
+    statistics are recomputed on this many training batches (restored after); 0 evaluates
+    with the supernet's shared statistics (see benchmarks/ranking_fidelity.py for what each
+    choice does to the ranking, and its cost).
     """
 
     n_candidates: int = 1000
@@ -46,6 +51,7 @@ class ParetoConfig:
     proxy: str = "near"
     proxy_init: str = "seed"
     proxy_batch: int = 1
+    bn_recal_batches: int = 0
 
 
 @dataclass

@@ -112,21 +112,24 @@ def truth_choices(plan: Plan, ctx: Context) -> np.ndarray:
     return choices[[int(rng.choice(s)) for s in strata]]
 
 
-def standalone_miou(run: Run, ctx: Context, arch: Arch) -> float:
-    """Stand-alone arch-val mIoU of ``arch``: a freshly initialised decoder (seeded from the
-    run's seed) trained with the run's final recipe, CE only (cached in the shared dir)."""
+def standalone_miou(run: Run, ctx: Context, arch: Arch, seed: int | None = None) -> float:
+    """Stand-alone arch-val mIoU of ``arch``: a freshly initialised decoder trained with the
+    run's final recipe, CE only (cached in the run dir, keyed by arch, recipe and config).
+    ``seed`` (init and batch order): None takes the run's final-training seed; another value
+    gives an independent training of the same architecture (a noise replicate)."""
     from linas.distill import evaluate_model, train_final
     from linas.run.final import own_splits
     from linas.supernet import Supernet
 
-    recipe = replace(run.cfg.final, seed=run.seeds["final"])
+    seed = run.seeds["final"] if seed is None else int(seed)
+    recipe = replace(run.cfg.final, seed=seed)
     key = digest({"arch": str(arch), "recipe": asdict(recipe), "config": run.cfg.sha256()})
     path = run.dir.root / "standalone" / f"{arch}-{key}.json"
     if path.is_file():
         return float(read_json(path)["miou"])
     num_classes, ignore = run.results["num_classes"], run.results.get("ignore_index", 255)
     with torch.random.fork_rng():
-        torch.manual_seed(run.seeds["final"])
+        torch.manual_seed(seed)
         model = Supernet(num_classes, ctx.net.encoder).extract(arch)
     splits = own_splits(run, ctx, model)
     model.to(run.compute.device)
@@ -198,20 +201,17 @@ def complete(results: dict[str, Any], cfg: RunConfig) -> bool:
 
 def supernet_miou(row_dir: Path, choices: np.ndarray, rep: Reporter) -> list[float]:
     """Weight-sharing arch-val mIoU of ``choices`` in the row's trained supernet."""
+    from linas.run.fronts import ws_miou
     from linas.run.search import run_search
     from linas.run.stages import session
-    from linas.search import evaluate_choices
 
     quiet = Reporter(quiet=True)
     with session(row_dir, None, quiet) as (run, ctx):
         run_search(run, ctx)  # loads the finished search (the supernet's weights)
-        nc, ignore = run.results["num_classes"], run.results.get("ignore_index", 255)
         out = []
         with rep.task("weight-sharing evaluation (ablation subsets)", len(choices)) as adv:
             for row in choices:
-                out.append(float(evaluate_choices(ctx.net, ctx.splits["arch_val"],
-                                                  [int(c) for c in row], nc, ignore,
-                                                  compute=run.compute)[0]))
+                out.append(ws_miou(run, ctx, row))
                 adv(1)
     return out
 

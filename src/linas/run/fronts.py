@@ -9,6 +9,7 @@ zero-shot) and, with ``pareto.strategy: zero-cost``, adds the zero-cost picks to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -99,14 +100,23 @@ def evaluate_once(run: Run, ctx: Context,
     """Weight-sharing mIoU (arch-val) of every distinct architecture, each evaluated once."""
     todo = list(dict.fromkeys(tuple(int(c) for c in row) for ch in per_device for row in ch))
     out: dict[tuple[int, ...], float] = {}
-    num_classes, ignore = run.results["num_classes"], run.results.get("ignore_index", 255)
     with run.rep.task("weight-sharing evaluation", len(todo)) as advance:
         for key in todo:
-            out[key], _ = evaluate_choices(ctx.net, ctx.splits["arch_val"], list(key),
-                                           num_classes, ignore, compute=run.compute)
+            out[key] = ws_miou(run, ctx, key)
             advance(1)
     run.results["evaluated_architectures"] = len(out)
     return out
+
+
+def ws_miou(run: Run, ctx: Context, choices: Sequence[int]) -> float:
+    """Weight-sharing arch-val mIoU of one path, as the Pareto stage measures it (with BN
+    recalibration on ``pareto.bn_recal_batches`` training batches when that is > 0)."""
+    n = run.cfg.pareto.bn_recal_batches
+    miou, _ = evaluate_choices(ctx.net, ctx.splits["arch_val"], [int(c) for c in choices],
+                               run.results["num_classes"], run.results.get("ignore_index", 255),
+                               compute=run.compute, bn_recal=ctx.splits["train"] if n else None,
+                               bn_recal_batches=max(n, 1))
+    return float(miou)
 
 
 def fleet_plan(run: Run, ctx: Context, miou: dict[tuple[int, ...], float]) -> dict[str, Any]:

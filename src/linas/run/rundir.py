@@ -183,7 +183,8 @@ def refuse_changes(run: RunDir, stored: dict[str, Any], requested: dict[str, Any
     Raises:
         ConfigError: naming the changed keys, their old and new values, and the fix.
     """
-    changed = config_diff(stored, requested)
+    changed = [k for k in config_diff(stored, requested) if not _added_default(k, stored,
+                                                                             requested)]
     refused = [k for k in changed if not k.startswith(allowed)]
     if refused:
         old, new = flatten(stored), flatten(requested)
@@ -194,6 +195,15 @@ def refuse_changes(run: RunDir, stored: dict[str, Any], requested: dict[str, Any
                           f"{more}); its results would not match. Rerun with --restart to "
                           "start over in it, or pass another --out")
     return changed
+
+
+def _added_default(key: str, stored: dict[str, Any], requested: dict[str, Any]) -> bool:
+    """A key that a newer version added to the config (absent from the stored one) holding
+    its default: the stored run behaved as the default does, so it is not a change."""
+    if key.startswith("devices.") or key in flatten(stored):
+        return False
+    defaults = flatten(RunConfig().to_dict())
+    return key in defaults and flatten(requested).get(key) == defaults[key]
 
 
 def clear_run(run: RunDir) -> None:

@@ -1,7 +1,12 @@
 """Supernet: encoder, candidate ops, MixedOp decoder, extraction of static models."""
 
 from linas.supernet.decoder import DecoderHead, SkipFusion
-from linas.supernet.encoder import DenseNetEncoder, imagenet_cache_path, load_encoder
+from linas.supernet.encoder import (
+    DenseNetEncoder,
+    imagenet_cache_path,
+    load_encoder,
+    save_encoder,
+)
 from linas.supernet.ops import OP_BUILDERS, Candidate, EdgeConv, build_candidate, build_op
 from linas.supernet.supernet import FixedPart, MixedOp, SegmentationModel, Supernet
 
@@ -20,4 +25,5 @@ __all__ = [
     "build_op",
     "imagenet_cache_path",
     "load_encoder",
+    "save_encoder",
 ]

@@ -88,6 +88,21 @@ def load_encoder(weights: str) -> tuple[DenseNetEncoder, str]:
     return encoder, str(path)
 
 
+def save_encoder(encoder: DenseNetEncoder, path: Path) -> Path:
+    """Write ``encoder``'s weights as a torchvision-named densenet121 state_dict
+    (``features.*``, safetensors, atomically): what ``encoder.weights: PATH`` reads back."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {f"features.{k}": v.detach().cpu().contiguous()
+             for k, v in encoder.features.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(path)
+    return path
+
+
 def _imagenet_state_dict() -> dict[str, torch.Tensor]:
     cache = imagenet_cache_path()
     if not cache.is_file():
