@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from linas._errors import ConfigError
-from linas.data import FeatureSet
 from linas.latency import LUT, LUTLatencyModel
 from linas.search import (
     ArchHypernet,
@@ -29,6 +28,7 @@ from linas.search.hypernet import (
     raw_embedding,
 )
 from linas.space import NUM_CHOICES, NUM_LAYERS
+from stand_ins import tiny_data, tiny_net
 
 
 def toy_lut(seed: int, name: str = "toy") -> LUT:
@@ -42,37 +42,10 @@ def toy_device(seed: int, budget_ms: float = 1e6) -> HypernetDevice:
                                      budget_ms)
 
 
-class TinyNet(nn.Module):
-    """Stand-in for the supernet's decoder: 5 layers x 21 candidate 1x1 convs on 4 channels."""
-
-    def __init__(self, classes: int = 3, c: int = 4) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(nn.ModuleList(nn.Conv2d(c, c, 1) for _ in range(NUM_CHOICES))
-                                    for _ in range(NUM_LAYERS))
-        self.head = nn.Conv2d(c, classes, 1)
-
-    def decode(self, feats, weights=None, choices=None):
-        x = feats[-1]
-        for i, cands in enumerate(self.layers):
-            if choices is not None:
-                y = cands[choices[i]](x)
-                y = y if weights is None else y * weights[i][choices[i]]
-            else:
-                y = sum(weights[i][k] * cands[k](x) for k in range(NUM_CHOICES))
-            x = torch.relu(y)
-        return self.head(x)
-
-
-def tiny_data(n: int, seed: int) -> FeatureSet:
-    g = torch.Generator().manual_seed(seed)
-    return FeatureSet(masks=torch.randint(0, 3, (n, 6, 6), generator=g),
-                      feats=[torch.randn(n, 4, 6, 6, generator=g)])
-
-
 def make_search(seed: int = 0) -> HypernetSearch:
     torch.manual_seed(seed)
     cfg = SearchConfig(warmup_epochs=1, search_epochs=3, soft_epochs=1, batch_size=4, seed=seed)
-    return HypernetSearch(TinyNet(), [toy_device(1), toy_device(2, budget_ms=30.0)], cfg,
+    return HypernetSearch(tiny_net(seed=seed), [toy_device(1), toy_device(2, budget_ms=30.0)], cfg,
                           HypernetConfig(hidden=16, pairs_per_step=2))
 
 
@@ -242,7 +215,7 @@ def test_training_runs_and_checkpoint_round_trip_resumes_exactly(tmp_path):
 def test_checkpoint_of_other_devices_is_refused(tmp_path):
     s = make_search()
     s.save(tmp_path / "h.pt")
-    other = HypernetSearch(TinyNet(), [toy_device(5)], s.cfg, s.hcfg)
+    other = HypernetSearch(tiny_net(), [toy_device(5)], s.cfg, s.hcfg)
     trained_on = r"devices: \[\['toy1', 1000000.0\], \['toy2', 30.0\]\] in the checkpoint"
     with pytest.raises(ConfigError, match=trained_on):
         other.load(tmp_path / "h.pt", [])

@@ -7,12 +7,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from linas._errors import ConfigError
-from linas.data import FeatureSet
 from linas.distill.kd import logit_kd
-from linas.latency import LUT, LUTLatencyModel
 from linas.search import (
     BilevelSearch,
     DeviceTarget,
@@ -29,50 +26,9 @@ from linas.search.sandwich import (
     sandwich_paths,
 )
 from linas.space import CHOICE_KEYS, NUM_CHOICES, NUM_LAYERS
+from stand_ins import TinyNet, tiny_data, tiny_net, toy_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-class TinyNet(nn.Module):
-    """Stand-in supernet (as in test_base): 5 layers x 21 candidate 1x1 convs."""
-
-    def __init__(self, classes: int = 3, c: int = 4) -> None:
-        super().__init__()
-        self.encoder = nn.Conv2d(3, c, 1)
-        self.layers = nn.ModuleList(nn.ModuleList(nn.Conv2d(c, c, 1) for _ in range(NUM_CHOICES))
-                                    for _ in range(NUM_LAYERS))
-        self.head = nn.Conv2d(c, classes, 1)
-
-    def decode(self, feats, weights=None, choices=None):
-        x = feats[-1]
-        for i, cands in enumerate(self.layers):
-            if choices is not None:
-                y = cands[choices[i]](x)
-                y = y if weights is None else y * weights[i][choices[i]]
-            else:
-                y = sum(weights[i][k] * cands[k](x) for k in range(NUM_CHOICES))
-            x = torch.relu(y)
-        return self.head(x)
-
-
-def tiny_net() -> TinyNet:
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        net = TinyNet()
-    net.encoder.requires_grad_(False)
-    return net
-
-
-def tiny_data(n: int, seed: int) -> FeatureSet:
-    g = torch.Generator().manual_seed(seed)
-    masks = torch.randint(0, 3, (n, 6, 6), generator=g)
-    return FeatureSet(masks=masks, feats=[torch.randn(n, 4, 6, 6, generator=g)])
-
-
-def toy_model(seed: int) -> LUTLatencyModel:
-    mean = np.random.default_rng(seed).uniform(1.0, 10.0, size=(NUM_LAYERS, NUM_CHOICES))
-    return LUTLatencyModel(LUT(hardware=f"toy{seed}", input_size=(64, 64), mean_ms=mean,
-                               std_ms=mean * 0.01))
 
 
 def make(strategy: str, net: TinyNet | None = None, **fields) -> SupernetSearch:
