@@ -1,19 +1,33 @@
-"""Supernet ranking fidelity (I2): Kendall tau / Spearman rho of weight-sharing vs stand-alone.
+"""Ranking fidelity: does any ranking signal order architectures as training them does?
 
-A fixed, seeded subset of architectures, stratified over a reference device's LUT latency (one
-per equal-count latency stratum of a seeded pool, as DyNAS stratifies over accuracy bins), is
+The ground truth: a fixed, seeded list of architectures (one per equal-count latency stratum
+of a seeded pool on a reference device's LUT, fastest first), each trained stand-alone with
+the product's final-training recipe (``linas.run.ablation_measures.standalone_miou``: the
+demo's 15 epochs of batch 16, CE only) at the demo's size and data, on two training seeds.
+The seed-vs-seed Kendall tau is the noise ceiling.
 
-* trained stand-alone, each under one recipe (``linas.distill.train_final`` on frozen, cached
-  encoder features; mIoU on the arch-val split), cached on disk keyed by arch, recipe and data;
-* evaluated by weight sharing (``linas.search.evaluate_choices``, same split) in supernets
-  trained by ``BilevelSearch`` with each variant below, with the same number of weight steps,
-  the same data and, per seed, the same initial weights.
+The signals, each against the mean of the two stand-alone mIoUs (Kendall tau, Spearman rho,
+seeded bootstrap 95% interval over architectures): weight-sharing arch-val mIoU of supernets
+trained by the product's search stage under several settings (the demo's; I2 seed and dynas;
+a doubled budget; the sandwich rule with in-place distillation; the hypernetwork strategy),
+each evaluated with the supernet's BatchNorm statistics and with per-path BN recalibration;
+every registered zero-cost proxy on a seeded decoder; the hypernetwork's preference ordering
+(log-probability of each architecture at the accuracy-only preference).
 
-Usage::
+Two encoder conditions: ``random`` (the frozen random DenseNet121, today's offline default)
+and ``adapted`` (the same encoder fine-tuned end-to-end with a fixed small decoder on the
+training split, then frozen and passed as ``encoder.weights: PATH``: the offline stand-in for
+ImageNet weights; a user with real weights sets ``--weights``).
 
-    python benchmarks/ranking_fidelity.py --out runs/ranking_fidelity.json
+Everything runs through the product (``linas.run.stages.session``, the search stage, the
+final-training recipe) in run directories under ``--cache``; every item is cached there, so a
+rerun is cheap and a killed run loses one item. Usage::
 
-writes the JSON and a Markdown table (``--out`` with ``.md``) and prints the table.
+    python benchmarks/ranking_fidelity.py --out benchmarks/results/ranking_fidelity.json
+
+writes the JSON, a Markdown table (``.md``) and the scatter plots (``.png``).
+``--part truth`` / ``--part signals`` run one half (two such processes can share the 2
+cores: every session is pinned to one thread, ``compute.threads: 1``).
 """
 
 from __future__ import annotations
@@ -23,275 +37,464 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau, spearmanr
 
-from linas.data import (
-    FeatureSet,
-    cache_features,
-    generate_sealer_dataset,
-    load_dataset,
-    load_tensors,
-    split_indices,
-)
-from linas.distill import FinalTrainConfig, evaluate_model, train_final
-from linas.latency import LUT, LUTLatencyModel, load_lut
-from linas.search import (
-    BilevelSearch,
-    DeviceTarget,
-    SearchConfig,
-    complexity_table,
-    evaluate_choices,
-)
+from linas._io import write_json_atomic
+from linas.config import RunConfig, load_config, stage_seeds
+from linas.latency import LUTLatencyModel, load_lut
+from linas.metrics_rank import bootstrap_ci, kendall_tau, spearman_rho
+from linas.progress import Reporter
+from linas.run.ablation_measures import standalone_miou
+from linas.run.final import digest
 from linas.space import Arch, SearchSpace
-from linas.supernet import Supernet, load_encoder
 
 REFERENCE_LUT = Path(__file__).resolve().parents[1].parent / "shared" / "reference-luts" / \
     "raspberrypi5.json"
-_SP = {"train_mode": "single-path"}
-VARIANTS: dict[str, dict[str, Any]] = {
-    "baseline": {},
-    "single-path": _SP,
-    "calr-seed": {**_SP, "calr": "seed"},
-    "calr-dynas": {**_SP, "calr": "dynas"},
-    "momentum-seed": {**_SP, "momentum": "seed"},
-    "momentum-dynas": {**_SP, "momentum": "dynas"},
-    "both-seed": {**_SP, "calr": "seed", "momentum": "seed"},
-    "both-dynas": {**_SP, "calr": "dynas", "momentum": "dynas"},
+CONDITIONS = ("random", "adapted")
+_I2_SEED = {"search.train_mode": "single-path", "search.calr": "seed", "search.momentum": "seed"}
+# supernet training settings (run-config keys over the demo's); "demo" is the demo itself
+TRAININGS: dict[str, dict[str, Any]] = {
+    "demo": {},
+    "i2-seed": _I2_SEED,
+    "i2-dynas": {"search.train_mode": "single-path", "search.calr": "dynas",
+                 "search.momentum": "dynas"},
+    "longer": {"search.warmup_epochs": 12, "search.search_epochs": 16},
+    "sandwich": {"search.train_mode": "sandwich"},
+    "hypernet": {**_I2_SEED, "search.strategy": "hypernet"},
 }
+PROXY_NAMES = ("near", "params", "flops", "grad_norm")
+# what a stand-alone result and a supernet's signals depend on (keys of the shared cache)
+TRUTH_SECTIONS = ("seed", "data", "encoder", "final", "compute")
+SIGNAL_SECTIONS = ("seed", "data", "encoder", "devices", "search", "hypernet", "compute")
+N_REPLICATES = 2  # stand-alone trainings per architecture
+POOL = 4096
+ADAPT_ARCH = "Conv3x3_w50-Conv3x3_w50-Conv3x3_w50-Conv3x3_w50-Conv3x3_w50"
+ADAPT_EPOCHS = 3
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a result depends on (recorded in the JSON; part of every cache key)."""
-
-    n_archs: int = 20
-    seeds: tuple[int, ...] = (0, 1, 2)
-    n_images: int = 80  # 48 train / 16 arch-val (evaluation) / 16 test (unused)
-    size: int = 64
-    data_seed: int = 0
-    encoder_weights: str = "auto"
-    sa_epochs: int = 4  # stand-alone: 24 steps of batch 8
-    sa_lr: float = 1e-3
-    batch_size: int = 8
-    warmup_epochs: int = 2  # supernets: 5 epochs x 6 = 30 weight steps (+ 18 arch steps)
-    search_epochs: int = 3
-    soft_epochs: int = 1
-    arch_seed: int = 0
-    pool: int = 4000
+def base_profile(lut: Path, weights: str) -> dict[str, Any]:
+    """Run-config keys every session of a condition shares: the demo's data and recipes, the
+    reference device from its LUT (budget: the median latency of a seeded sample), one thread.
+    """
+    model = LUTLatencyModel(load_lut(lut))
+    sample = np.array([a.choices for a in SearchSpace().sample(2000, 1)])
+    budget = round(float(np.median(model.predict(sample))), 3)
+    return {"seed": 0, "encoder.weights": weights, "compute.threads": 1,
+            "devices": [{"name": "reference", "lut": str(lut), "budget_ms": budget}]}
 
 
-@dataclass
-class Bench:
-    """Data, supernet and the fixed architecture subset shared by every measurement."""
-
-    settings: Settings
-    train: FeatureSet
-    val: FeatureSet
-    num_classes: int
-    encoder_source: str
-    net: Supernet
-    device: DeviceTarget
-    archs: list[Arch]
-    latency_ms: np.ndarray
+def config(profile: dict[str, Any], extra: dict[str, Any]) -> RunConfig:
+    return load_config(None, profile={**profile, **extra})
 
 
-def _key(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+def session_of(root: Path, cfg: RunConfig) -> Any:
+    from linas.run.stages import session
+
+    return session(root, cfg, Reporter(quiet=True))
 
 
-def cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Read ``path`` if it exists, else compute, write (atomically) and return."""
-    if path.is_file():
-        return json.loads(path.read_text())
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value))
-    tmp.replace(path)
-    return value
-
-
-def reinit(net: Supernet, seed: int) -> None:
-    """Re-initialise the decoder in place, deterministically (the encoder stays)."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        for part in (net.layers, net.head):
-            for m in part.modules():
-                if hasattr(m, "reset_parameters"):
-                    m.reset_parameters()
-
-
-def reference_device(lut_path: Path) -> tuple[DeviceTarget, str]:
-    """The device whose latency stratifies the subset and drives the search's penalty; a
-    FLOPs proxy (1 ms per GMAC at 64x64) when the reference LUT is absent."""
-    if lut_path.is_file():
-        lut = load_lut(lut_path)
-        source = str(lut_path.name)
-    else:
-        flops = complexity_table((64, 64)).flops / 1e9
-        lut = LUT(hardware="flops_proxy", input_size=(64, 64), mean_ms=flops,
-                  std_ms=flops * 0.0)
-        source = "flops_proxy"
-    return DeviceTarget(lut.hardware, LUTLatencyModel(lut), 0.0), source
-
-
-def pick_archs(model: LUTLatencyModel, n: int, pool: int, seed: int) -> tuple[list[Arch],
-                                                                             np.ndarray]:
-    """One architecture per equal-count latency stratum of a seeded pool, fastest first."""
-    rng = np.random.default_rng(seed)
-    choices = np.array([a.choices for a in SearchSpace().sample_unique(pool, seed)])
+def truth_archs(cfg: RunConfig, n: int) -> list[Arch]:
+    """One architecture per equal-count latency stratum (the reference device's latency
+    model, as the run builds it) of a pool drawn by the run's Pareto seed, fastest first:
+    a function of the config alone, so every session of a condition gets the same list."""
+    dev = cfg.devices[0]
+    model = LUTLatencyModel(load_lut(Path(str(dev.lut))), use_interactions=dev.use_interactions)
+    seed = stage_seeds(cfg.seed)["pareto"]
+    choices = np.array([a.choices for a in SearchSpace().sample_unique(POOL, seed)])
     lat = model.predict(choices)
     strata = np.array_split(np.argsort(lat, kind="stable"), n)
-    picked = np.array([rng.choice(s) for s in strata])
-    return [Arch(tuple(int(c) for c in choices[i])) for i in picked], lat[picked]
+    rng = np.random.default_rng(seed)
+    return [Arch(tuple(int(c) for c in choices[int(rng.choice(s))])) for s in strata]
 
 
-def build_bench(s: Settings, cache: Path, lut_path: Path) -> Bench:
-    """Synthesise (or reuse) the data, cache encoder features, build the supernet, pick archs."""
-    root = cache / f"data_n{s.n_images}_s{s.size}_seed{s.data_seed}"
-    if not (root / "dataset.json").is_file():
-        generate_sealer_dataset(root, s.n_images, (s.size, s.size), s.data_seed,
-                                overwrite=True)
-    ds = load_dataset("folder", root, size=(s.size, s.size))
-    idx = split_indices(len(ds), seed=s.data_seed)
-    with torch.random.fork_rng():
-        torch.manual_seed(s.data_seed)  # a random encoder is the same in every run
-        encoder, source = load_encoder(s.encoder_weights)
-        net = Supernet(ds.num_classes, encoder)
-    net.freeze_encoder()
-    feats = {k: cache_features(net.encoder, *load_tensors(ds, idx[k]))
-             for k in ("train", "arch_val")}
-    device, lut_source = reference_device(lut_path)
-    archs, lat = pick_archs(device.model, s.n_archs, s.pool, s.arch_seed)
-    device.target_ms = float(np.median(device.model.predict(
-        np.array([a.choices for a in SearchSpace().sample(s.pool, s.arch_seed + 1)]))))
-    device.name = f"{device.name} ({lut_source})"
-    return Bench(s, feats["train"], feats["arch_val"], ds.num_classes, source, net, device,
-                 archs, lat)
+def replicate_seeds(run: Any) -> list[int]:
+    """The training seeds of the replicates: the run's final seed, then derived ones."""
+    base = run.seeds["final"]
+    extra = np.random.SeedSequence([base, 0x5EED]).generate_state(N_REPLICATES - 1)
+    return [base, *(int(s) for s in extra)]
 
 
-def data_key(b: Bench) -> dict[str, Any]:
-    s = b.settings
-    return {"n_images": s.n_images, "size": s.size, "data_seed": s.data_seed,
-            "encoder": b.encoder_source}
+def adapted_encoder(cache: Path, lut: Path, log: Callable[[str], None]) -> Path:
+    """The task-adapted encoder: the random DenseNet121 fine-tuned end-to-end (with the fixed
+    decoder ``ADAPT_ARCH``) for ``ADAPT_EPOCHS`` epochs of the final recipe on the training
+    split, saved as a state_dict (cached)."""
+    from linas.distill import train_final
+    from linas.run.final import own_splits
+    from linas.supernet import save_encoder
+
+    path = cache / "adapted_encoder" / f"densenet121-{ADAPT_EPOCHS}ep.safetensors"
+    if path.is_file():
+        return path
+    start = time.perf_counter()
+    cfg = config(base_profile(lut, "random"), {"encoder.finetune": True,
+                                               "final.epochs": ADAPT_EPOCHS})
+    with session_of(cache / "adapted_encoder" / "run", cfg) as (run, ctx):
+        model = ctx.net.extract(Arch.parse(ADAPT_ARCH))
+        splits = own_splits(run, ctx, model)
+        recipe = replace(run.cfg.final, seed=run.seeds["final"])
+        train_final(model, splits["train"], recipe, run.results.get("ignore_index", 255),
+                    compute=run.compute)
+        save_encoder(model.encoder, path)
+    log(f"adapted encoder: {ADAPT_EPOCHS} epochs in {time.perf_counter() - start:.0f} s")
+    return path
 
 
-def standalone(b: Bench, arch: Arch, cache: Path) -> float:
-    """Stand-alone mIoU of ``arch`` (cached): fresh decoder (seed-0 init), ``train_final``."""
-    s = b.settings
-    recipe = FinalTrainConfig(epochs=s.sa_epochs, batch_size=s.batch_size, lr=s.sa_lr, seed=0)
-    key = _key({"arch": str(arch), "recipe": asdict(recipe), "init": 0, **data_key(b)})
+def truth(root: Path, cfg: RunConfig, archs: list[Arch], log: Callable[[str], None],
+          warm: dict[str, Any], worker: int | None = None, train: bool = True
+          ) -> dict[str, Any]:
+    """Stand-alone mIoU of every architecture on every replicate seed, and the proxies, in
+    :func:`work_order`: an interrupted run has the noise ceiling's pairs first, then one
+    seed of as many architectures as it got to, spread over the latency range.
 
-    def compute() -> dict[str, Any]:
-        reinit(b.net, 0)
-        model = b.net.extract(arch)
-        train_final(model, b.train, recipe)
-        return {"arch": str(arch), "miou": evaluate_model(model, b.val, b.num_classes)["miou"]}
+    ``worker`` K: one of several processes sharing the work, in its own run directory
+    (``truth-wK``: a run directory is locked by one process); each claims items not yet
+    done nor claimed, and results are shared between the directories (same config, same cache
+    keys). None: the main process (``truth``), which computes whatever is still missing.
+    ``warm``: results of an earlier run by portable key (:func:`portable`), used as computed.
+    ``train`` False: report what is done, leave the rest NaN.
+    """
+    from linas.pareto.proxies import get_proxy, proxy_context
 
-    return float(cached(cache / "standalone" / f"{key}.json", compute)["miou"])
+    start = time.perf_counter()
+    own = root if worker is None else root.with_name(f"{root.name}-w{worker}")
+    key = portable(cfg, TRUTH_SECTIONS)
+    items = root.parent / "standalone" / key  # one file per result, shared by all workers
+    known = dict(warm.get(key, {}))
+    with session_of(own, cfg) as (run, ctx):
+        run.save()
+        seeds = replicate_seeds(run)
+        miou = np.full((len(seeds), len(archs)), np.nan)
+        for i, j in work_order(len(archs), len(seeds)):
+            arch, seed = archs[j], seeds[i]
+            name = f"{arch}@{seed}"
+            known.update(read_items(items))  # what the other workers have finished
+            if name in known:
+                miou[i, j] = known[name]
+                continue
+            if not train or (worker is not None and not claim(items / "claims", name)):
+                continue
+            t0 = time.perf_counter()
+            miou[i, j] = standalone_miou(run, ctx, arch, seed)
+            write_json_atomic(items / f"{name}.json", {"miou": miou[i, j]})
+            log(f"  stand-alone {j + 1}/{len(archs)} seed {i}: {arch} mIoU "
+                f"{miou[i, j]:.4f} ({time.perf_counter() - t0:.0f} s)")
+        choices = np.array([a.choices for a in archs])
+        nc = run.results["num_classes"]
+        pctx = proxy_context(ctx.splits["train"], nc, run.seeds["pareto"],
+                             batch_size=max(1, run.cfg.pareto.proxy_batch))
+        proxies = {name: get_proxy(name).score(choices, pctx).tolist() for name in PROXY_NAMES}
+        latency = ctx.models["reference"].predict(choices).tolist()
+    return {"archs": [str(a) for a in archs], "latency_ms": latency, "seeds": seeds,
+            "miou": [[float(x) if np.isfinite(x) else None for x in r] for r in miou],
+            "proxies": proxies, "wall_s": time.perf_counter() - start,
+            "portable_key": key}
 
 
-def supernet_run(b: Bench, name: str, seed: int, cache: Path) -> dict[str, Any]:
-    """Train a supernet with variant ``name`` from the seed's init; WS mIoU of every arch."""
-    s = b.settings
-    cfg = SearchConfig(warmup_epochs=s.warmup_epochs, search_epochs=s.search_epochs,
-                       soft_epochs=s.soft_epochs, batch_size=s.batch_size, seed=seed,
-                       **VARIANTS[name])
-    key = _key({"search": asdict(cfg), "archs": [str(a) for a in b.archs],
-                "device": [b.device.name, b.device.target_ms], **data_key(b)})
-
-    def compute() -> dict[str, Any]:
-        start = time.perf_counter()
-        reinit(b.net, 1000 + seed)
-        search = BilevelSearch(b.net, [b.device], cfg)
-        search.run(b.train, b.val)
-        weight_steps = search.steps_per_epoch(b.train) * search.total_epochs
-        del search  # frees the optimizer states before evaluation
-        miou = [evaluate_choices(b.net, b.val, list(a.choices), b.num_classes)[0]
-                for a in b.archs]
-        return {"ws_miou": miou, "weight_steps": weight_steps,
-                "wall_s": round(time.perf_counter() - start, 1)}
-
-    return cached(cache / "supernet" / f"{name}_seed{seed}_{key}.json", compute)
+PAIRS_FIRST = 8  # architectures trained on every seed before the others get their first
 
 
-def correlations(ws: list[float], sa: list[float]) -> tuple[float, float]:
-    tau = kendalltau(ws, sa).statistic
-    rho = spearmanr(ws, sa).statistic
-    return float(tau), float(rho)
+def work_order(n_archs: int, n_seeds: int) -> list[tuple[int, int]]:
+    """(seed index, arch index) items: the first ``PAIRS_FIRST`` architectures of
+    :func:`spread_order` on every seed, then the rest seed by seed."""
+    order = spread_order(n_archs)
+    head, rest = order[:PAIRS_FIRST], order[PAIRS_FIRST:]
+    return ([(i, j) for j in head for i in range(n_seeds)]
+            + [(i, j) for i in range(n_seeds) for j in rest])
+
+
+def spread_order(n: int) -> list[int]:
+    """0..n-1 in van der Corput order: every prefix spreads over the range (0, n/2, n/4,
+    3n/4, ...)."""
+    out: list[int] = []
+    m = 0
+    while len(out) < n and m < 64 * n:
+        x, f, k = 0.0, 0.5, m
+        while k:
+            x, k, f = x + f * (k & 1), k >> 1, f / 2
+        j = int(x * n)
+        if j not in out:
+            out.append(j)
+        m += 1
+    return out + [j for j in range(n) if j not in out]
+
+
+def read_items(folder: Path) -> dict[str, float]:
+    """The stand-alone results written so far (``ARCH@SEED.json`` files)."""
+    return {p.stem: float(json.loads(p.read_text())["miou"]) for p in folder.glob("*@*.json")}
+
+
+def claim(folder: Path, item: str) -> bool:
+    """True when this process is the first to claim ``item`` (an exclusive file create)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        (folder / item).open("x").close()
+    except FileExistsError:
+        return False
+    return True
+
+
+def signals(root: Path, cfg: RunConfig, archs: list[str], log: Callable[[str], None],
+            warm: dict[str, Any], train: bool = True) -> dict[str, Any] | None:
+    """Train (or resume, or load) the supernet of ``cfg``'s search stage; weight-sharing
+    arch-val mIoU of ``archs`` without and with BN recalibration (cached in ``root``).
+    ``train`` False: the cached result or None."""
+    from linas.run.search import hypernet_devices, run_search
+    from linas.search import evaluate_choices
+
+    path = root / "ranking_signals.json"
+    key = digest({"archs": archs, "config": portable(cfg, SIGNAL_SECTIONS)})
+    if key in warm:
+        return dict(warm[key])
+    if path.is_file() and json.loads(path.read_text()).get("key") == key:
+        return dict(json.loads(path.read_text()))
+    if not train:
+        return None
+    start = time.perf_counter()
+    with session_of(root, cfg) as (run, ctx):
+        run.save()
+        state = run_search(run, ctx)
+        search_s = time.perf_counter() - start
+        nc, ignore = run.results["num_classes"], run.results.get("ignore_index", 255)
+        val, train = ctx.splits["arch_val"], ctx.splits["train"]
+        out: dict[str, Any] = {"key": key, "search_s": search_s}
+        for name, recal in (("ws", None), ("ws+bn", train)):
+            t0 = time.perf_counter()
+            out[name] = [float(evaluate_choices(ctx.net, val, list(Arch.parse(a).choices), nc,
+                                                ignore, compute=run.compute,
+                                                bn_recal=recal)[0]) for a in archs]
+            out[f"{name}_eval_s"] = time.perf_counter() - t0
+        if run.cfg.search.strategy == "hypernet":
+            out["hypernet-pref"] = hypernet_logprob(state, hypernet_devices(run, ctx)[0],
+                                                    archs)
+    out["wall_s"] = time.perf_counter() - start
+    write_json_atomic(path, out)
+    log(f"  {root.name}: search {search_s:.0f} s, BN-recal evaluation "
+        f"{out['ws+bn_eval_s']:.0f} s vs {out['ws_eval_s']:.0f} s plain")
+    return out
+
+
+def hypernet_logprob(state: Any, device: Any, archs: list[str]) -> list[float]:
+    """log p(arch | device, accuracy-only preference) under the trained hypernetwork."""
+    with torch.no_grad():
+        probs = state.hypernet.probs(state.embedder(device.raw), torch.tensor([1.0, 0.0]),
+                                     torch.as_tensor(device.prior, dtype=torch.float32))
+    logp = torch.log(probs.clamp_min(1e-12))
+    return [float(sum(logp[i, c] for i, c in enumerate(Arch.parse(a).choices))) for a in archs]
+
+
+def portable(cfg: RunConfig, sections: tuple[str, ...]) -> str:
+    """The digest of the config ``sections`` a result depends on, file paths (LUTs, encoder
+    weights) replaced by the files' SHA-256: the same experiment in another checkout or on
+    another machine has the same key, and a change elsewhere in the config keeps it."""
+    data = {k: v for k, v in cfg.to_dict().items() if k in sections}
+    for dev in data.get("devices", []):
+        if dev.get("lut"):
+            dev["lut"] = _file_sha(Path(dev["lut"]))
+    weights = data["encoder"]["weights"]  # every section list holds the encoder
+    if weights not in ("random", "imagenet", "auto"):
+        data["encoder"]["weights"] = _file_sha(Path(weights))
+    return digest(data)
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def warm_cache(path: Path) -> dict[str, Any]:
+    """Stand-alone and signal results of an earlier run (its JSON's ``cache``), if any."""
+    if not path.is_file():
+        return {}
+    return dict(json.loads(path.read_text()).get("cache", {}))
+
+
+def export_cache(result: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`warm_cache` reads back: stand-alone mIoU by (arch@seed) under the truth's
+    portable key, each supernet's signals under theirs."""
+    out: dict[str, Any] = {}
+    for c in result["conditions"].values():
+        t = c["truth"]
+        out[t["portable_key"]] = {f"{a}@{seed}": t["miou"][i][j]
+                                  for i, seed in enumerate(t["seeds"])
+                                  for j, a in enumerate(t["archs"])
+                                  if t["miou"][i][j] is not None}
+        for row in c["trainings"].values():
+            out[row["key"]] = row
+    return out
+
+
+def correlation(signal: list[float], target: np.ndarray, seed: int) -> dict[str, Any]:
+    tau = bootstrap_ci(signal, target, kendall_tau, seed=seed)
+    rho = bootstrap_ci(signal, target, spearman_rho, seed=seed)
+    return {"tau": tau.estimate, "tau_ci": [tau.low, tau.high], "rho": rho.estimate,
+            "rho_ci": [rho.low, rho.high]}
+
+
+def summarise(t: dict[str, Any], rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Noise ceiling, spreads, and every signal's correlation with the stand-alone mean."""
+    full = np.array(t["miou"], dtype=float)  # (replicates, archs), NaN: not trained yet
+    pairs = np.isfinite(full).all(axis=0)  # trained on every seed: the noise ceiling's
+    done = np.isfinite(full).any(axis=0)  # trained on one seed at least: the signals'
+    mean = np.nanmean(full[:, done], axis=0)
+    noise = np.abs(full[0, pairs] - full[1, pairs])
+
+    def entry(values: list[float]) -> dict[str, Any]:
+        return {**correlation(np.asarray(values)[done].tolist(), mean, 0), "values": values}
+
+    table: dict[str, Any] = {}
+    for name, row in rows.items():
+        for kind in ("ws", "ws+bn", "hypernet-pref"):
+            if kind in row:
+                table[f"{name}:{kind}"] = entry(row[kind])
+    for name, scores in t["proxies"].items():
+        table[f"proxy:{name}"] = entry(scores)
+    table["latency"] = entry(t["latency_ms"])
+    sd = float(mean.std(ddof=1))
+    return {
+        "archs_with_every_seed": int(pairs.sum()), "archs_trained": int(done.sum()),
+        "trained": done.tolist(),
+        "noise_ceiling": correlation(full[0, pairs].tolist(), full[1, pairs], 0),
+        "standalone_mean": [float(np.mean(full[np.isfinite(full[:, j]), j])) if d else None
+                            for j, d in enumerate(done)],
+        "spread": {"range": float(mean.max() - mean.min()), "std": sd,
+                   "seed_diff_mean": float(noise.mean()), "seed_diff_max": float(noise.max()),
+                   # across-arch spread over one seed's noise (|a - b| / sqrt(2) estimates
+                   # the std of one training)
+                   "snr": float(sd / max(noise.mean() / np.sqrt(2), 1e-12))},
+        "signals": table,
+    }
+
+
+def run_condition(cond: str, args: argparse.Namespace, log: Callable[[str], None]
+                  ) -> dict[str, Any]:
+    weights = "random"
+    if cond == "adapted":
+        weights = str(args.weights or adapted_encoder(args.cache, args.lut, log))
+    profile = base_profile(args.lut, weights)
+    root = args.cache / cond
+    archs = truth_archs(config(profile, {}), args.n_archs)
+    log(f"[{cond}] encoder {weights}; {len(archs)} architectures")
+    out: dict[str, Any] = {"encoder_weights": weights}
+    train = args.part != "report"
+    if args.part in ("truth", "all", "report"):
+        out["truth"] = truth(root / "truth", config(profile, {}), archs, log, args.warm,
+                             args.worker, train)
+    if args.part in ("signals", "all", "report"):
+        out["trainings"] = {}
+        for name in args.trainings:
+            log(f"[{cond}] supernet '{name}' {TRAININGS[name] or '(the demo)'}")
+            row = signals(root / name, config(profile, TRAININGS[name]),
+                          [str(a) for a in archs], log, args.warm, train)
+            if row is not None:
+                out["trainings"][name] = row
+    if args.part in ("all", "report"):
+        out.update(summarise(out["truth"], out["trainings"]))
+    return out
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The tau / rho table: mean +- std over seeds, and each seed's tau."""
-    lines = ["| variant | Kendall tau (mean +- std) | Spearman rho (mean +- std) | tau per seed "
-             "| wall s per supernet |", "|---|---|---|---|---|"]
-    for name, v in result["variants"].items():
-        t, r = np.array(v["kendall_tau"]), np.array(v["spearman"])
-        lines.append(f"| {name} | {t.mean():.3f} +- {t.std():.3f} | {r.mean():.3f} +- "
-                     f"{r.std():.3f} | {', '.join(f'{x:.3f}' for x in t)} | "
-                     f"{np.mean(v['wall_s']):.0f} |")
-    return "\n".join(lines) + "\n"
+    lines = []
+    for cond, c in result["conditions"].items():
+        s, n = c["spread"], c["noise_ceiling"]
+        lines += [f"## encoder: {cond} ({c['encoder_weights']})", "",
+                  f"stand-alone mIoU of the {c['archs_trained']} of {len(c['trained'])} "
+                  f"archs trained so far ({c['archs_with_every_seed']} on both seeds): range "
+                  f"{s['range']:.4f}, std {s['std']:.4f}; |seed 0 - seed 1| mean "
+                  f"{s['seed_diff_mean']:.4f}, max {s['seed_diff_max']:.4f}; noise ceiling "
+                  f"(seed vs seed) tau {n['tau']:.3f} [{n['tau_ci'][0]:.3f}, "
+                  f"{n['tau_ci'][1]:.3f}], rho {n['rho']:.3f}", "",
+                  "| signal | Kendall tau [95% CI] | Spearman rho [95% CI] |", "|---|---|---|"]
+        for name, r in c["signals"].items():
+            lines.append(f"| {name} | {r['tau']:.3f} [{r['tau_ci'][0]:.3f}, "
+                         f"{r['tau_ci'][1]:.3f}] | {r['rho']:.3f} [{r['rho_ci'][0]:.3f}, "
+                         f"{r['rho_ci'][1]:.3f}] |")
+        lines.append("")
+    return "\n".join(lines)
 
 
-def run(s: Settings, names: list[str], cache: Path, lut_path: Path,
-        log: Callable[[str], None]) -> dict[str, Any]:
-    """The whole harness; returns the JSON-ready result."""
-    start = time.perf_counter()
-    b = build_bench(s, cache, lut_path)
-    log(f"{len(b.archs)} archs, latency {b.latency_ms.min():.1f}-{b.latency_ms.max():.1f} ms "
-        f"on {b.device.name}; encoder {b.encoder_source}")
-    sa = []
-    for i, arch in enumerate(b.archs):
-        sa.append(standalone(b, arch, cache))
-        log(f"stand-alone {i + 1}/{len(b.archs)} {arch}: mIoU {sa[-1]:.4f}")
-    variants: dict[str, Any] = {}
-    for name in names:
-        rows = [supernet_run(b, name, seed, cache) for seed in s.seeds]
-        corr = [correlations(r["ws_miou"], sa) for r in rows]
-        variants[name] = {"kendall_tau": [c[0] for c in corr], "spearman": [c[1] for c in corr],
-                          "ws_miou": [r["ws_miou"] for r in rows],
-                          "weight_steps": [r["weight_steps"] for r in rows],
-                          "wall_s": [r["wall_s"] for r in rows], "config": VARIANTS[name]}
-        log(f"{name}: tau {[round(c[0], 3) for c in corr]}")
-    return {"variants": variants, "n_archs": len(b.archs), **asdict(s),
-            "archs": [str(a) for a in b.archs], "latency_ms": b.latency_ms.tolist(),
-            "stratified_by": b.device.name, "standalone_miou": sa,
-            "encoder_weights_loaded": b.encoder_source, "num_classes": b.num_classes,
-            "train_images": len(b.train), "eval_images": len(b.val),
-            "threads": torch.get_num_threads(),
-            "wall_time_s": round(time.perf_counter() - start, 1)}
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Signal vs stand-alone mIoU, one panel per (condition, weight-sharing signal)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(cond, name, r) for cond, c in result["conditions"].items()
+              for name, r in c["signals"].items() if ":ws" in name]
+    if not panels:
+        return
+    cols = 4
+    fig, axes = plt.subplots(-(-len(panels) // cols), cols, squeeze=False,
+                             figsize=(4 * cols, 3.4 * -(-len(panels) // cols)))
+    for ax, (cond, name, r) in zip(axes.flat, panels, strict=False):
+        c = result["conditions"][cond]
+        sa = np.array(c["truth"]["miou"], dtype=float)
+        ax.errorbar(r["values"], sa.mean(0), yerr=np.abs(sa[0] - sa[1]) / 2, fmt="o", ms=3,
+                    alpha=0.7)
+        ax.set_title(f"{cond} / {name}\ntau {r['tau']:.2f} [{r['tau_ci'][0]:.2f}, "
+                     f"{r['tau_ci'][1]:.2f}]", fontsize=8)
+        ax.set_xlabel("weight-sharing mIoU", fontsize=8)
+        ax.set_ylabel("stand-alone mIoU (2 seeds)", fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True, help="JSON file to write (+ .md)")
+    p.add_argument("--out", type=Path, required=True, help="JSON file to write (+ .md, .png)")
     p.add_argument("--cache", type=Path, default=Path(".cache/ranking_fidelity"))
-    p.add_argument("--lut", type=Path, default=REFERENCE_LUT, help="reference device LUT")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--seeds", type=int, nargs="+", default=list(Settings.seeds))
-    p.add_argument("--threads", type=int, default=2)
-    for f in ("n_archs", "n_images", "size", "sa_epochs", "warmup_epochs", "search_epochs",
-              "soft_epochs", "batch_size"):
-        p.add_argument(f"--{f.replace('_', '-')}", type=int, default=getattr(Settings, f))
+    p.add_argument("--lut", type=Path, default=REFERENCE_LUT,
+                   help="reference device LUT at the demo's size (stratifies the archs)")
+    p.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=CONDITIONS)
+    p.add_argument("--trainings", nargs="+", default=list(TRAININGS), choices=list(TRAININGS))
+    p.add_argument("--part", default="all", choices=("all", "truth", "signals", "report"),
+                   help="report: tables and plot from what is done so far, training nothing")
+    p.add_argument("--n-archs", type=int, default=24)
+    p.add_argument("--warm-from", type=Path, default=None,
+                   help="an earlier result JSON whose results are reused where their keys "
+                        "match (default: --out itself, so a rerun is cheap)")
+    p.add_argument("--worker", type=int, default=None,
+                   help="with --part truth: worker K of several processes sharing the "
+                        "stand-alone trainings (each claims the next item nobody has)")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="encoder state_dict for the adapted condition (default: fine-tune "
+                        "the random encoder here), e.g. real ImageNet weights")
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    s = replace(Settings(), seeds=tuple(a.seeds), **{f: getattr(a, f) for f in (
-        "n_archs", "n_images", "size", "sa_epochs", "warmup_epochs", "search_epochs",
-        "soft_epochs", "batch_size")})
-    result = run(s, a.variants, a.cache, a.lut, lambda m: print(m, flush=True))
-    table = markdown(result)
+    a.cache = a.cache.resolve()
+    a.warm = warm_cache(a.warm_from or a.out)
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+
+    def log(m: str) -> None:
+        print(f"[{time.perf_counter() - start:6.0f} s] {m}", flush=True)
+
+    result: dict[str, Any] = {"n_archs": a.n_archs, "replicates": N_REPLICATES,
+                              "reference_lut": str(a.lut), "trainings": {
+                                  k: TRAININGS[k] for k in a.trainings},
+                              "recipe": "the demo's final training (linas.distill."
+                                        "FinalTrainConfig defaults, CE only)",
+                              "conditions": {}}
+    for cond in a.conditions:
+        result["conditions"][cond] = run_condition(cond, a, log)
+    result["wall_time_s"] = round(time.perf_counter() - start, 1)
+    if a.part in ("truth", "signals"):
+        log(f"part {a.part} done")
+        return
+    result["cache"] = export_cache(result)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=2) + "\n")
-    a.out.with_suffix(".md").write_text(
-        f"# Ranking fidelity ({result['n_archs']} archs, seeds {list(s.seeds)}, "
-        f"{result['wall_time_s']:.0f} s)\n\n" + table)
-    print(table + f"wall time {result['wall_time_s']:.0f} s; wrote {a.out}")
+    write_json_atomic(a.out, result)
+    table = markdown(result)
+    a.out.with_suffix(".md").write_text(f"# Ranking fidelity ({result['wall_time_s']:.0f} s)"
+                                        f"\n\n{table}")
+    plot(result, a.out.with_suffix(".png"))
+    print(table + f"\nwall time {result['wall_time_s']:.0f} s; wrote {a.out}")
 
 
 if __name__ == "__main__":
