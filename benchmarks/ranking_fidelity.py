@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -162,27 +163,33 @@ def truth(root: Path, cfg: RunConfig, archs: list[Arch], log: Callable[[str], No
 
     start = time.perf_counter()
     own = root if worker is None else root.with_name(f"{root.name}-w{worker}")
-    key = portable(cfg, TRUTH_SECTIONS)
+    key = result_key(cfg, TRUTH_SECTIONS)
     items = root.parent / "standalone" / key  # one file per result, shared by all workers
     known = dict(warm.get(key, {}))
     with session_of(own, cfg) as (run, ctx):
         run.save()
         seeds = replicate_seeds(run)
         miou = np.full((len(seeds), len(archs)), np.nan)
-        for i, j in work_order(len(archs), len(seeds)):
-            arch, seed = archs[j], seeds[i]
-            name = f"{arch}@{seed}"
-            known.update(read_items(items))  # what the other workers have finished
-            if name in known:
-                miou[i, j] = known[name]
-                continue
-            if not train or (worker is not None and not claim(items / "claims", name)):
-                continue
-            t0 = time.perf_counter()
-            miou[i, j] = standalone_miou(run, ctx, arch, seed)
-            write_json_atomic(items / f"{name}.json", {"miou": miou[i, j]})
-            log(f"  stand-alone {j + 1}/{len(archs)} seed {i}: {arch} mIoU "
-                f"{miou[i, j]:.4f} ({time.perf_counter() - t0:.0f} s)")
+        pending = True
+        while pending:  # a worker rescans after each item: a dead worker's claim reopens
+            pending = False
+            for i, j in work_order(len(archs), len(seeds)):
+                arch, seed = archs[j], seeds[i]
+                name = f"{arch}@{seed}"
+                known.update(read_items(items))  # what the other workers have finished
+                if name in known:
+                    miou[i, j] = known[name]
+                    continue
+                if not train or (worker is not None and not claim(items / "claims", name)):
+                    continue
+                t0 = time.perf_counter()
+                miou[i, j] = standalone_miou(run, ctx, arch, seed)
+                write_json_atomic(items / f"{name}.json", {"miou": miou[i, j]})
+                log(f"  stand-alone {j + 1}/{len(archs)} seed {i}: {arch} mIoU "
+                    f"{miou[i, j]:.4f} ({time.perf_counter() - t0:.0f} s)")
+                pending = worker is not None
+                if pending:
+                    break
         choices = np.array([a.choices for a in archs])
         nc = run.results["num_classes"]
         pctx = proxy_context(ctx.splits["train"], nc, run.seeds["pareto"],
@@ -229,12 +236,30 @@ def read_items(folder: Path) -> dict[str, float]:
 
 
 def claim(folder: Path, item: str) -> bool:
-    """True when this process is the first to claim ``item`` (an exclusive file create)."""
+    """True when this process may train ``item``: it created the claim (an exclusive file
+    create holding its pid), or the claim's process is gone (killed: the claim reopens)."""
     folder.mkdir(parents=True, exist_ok=True)
+    path = folder / item
     try:
-        (folder / item).open("x").close()
+        with path.open("x") as f:
+            f.write(str(os.getpid()))
+        return True
     except FileExistsError:
+        pass
+    text = path.read_text().strip()
+    if text.isdigit() and _alive(int(text)):
         return False
+    path.write_text(str(os.getpid()))
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
     return True
 
 
@@ -247,7 +272,7 @@ def signals(root: Path, cfg: RunConfig, archs: list[str], log: Callable[[str], N
     from linas.search import evaluate_choices
 
     path = root / "ranking_signals.json"
-    key = digest({"archs": archs, "config": portable(cfg, SIGNAL_SECTIONS)})
+    key = digest({"archs": archs, "config": result_key(cfg, SIGNAL_SECTIONS)})
     if key in warm:
         return dict(warm[key])
     if path.is_file() and json.loads(path.read_text()).get("key") == key:
@@ -299,6 +324,16 @@ def portable(cfg: RunConfig, sections: tuple[str, ...]) -> str:
     if weights not in ("random", "imagenet", "auto"):
         data["encoder"]["weights"] = _file_sha(Path(weights))
     return digest(data)
+
+
+def result_key(cfg: RunConfig, sections: tuple[str, ...]) -> str:
+    """:func:`portable` plus where the training runs: results trained on a GPU (other
+    numerics) never mix with CPU ones under one key."""
+    key = portable(cfg, sections)
+    dev = cfg.compute.device
+    where = "cuda" if dev.startswith("cuda") or (dev == "auto" and torch.cuda.is_available()) \
+        else "cpu"
+    return key if where == "cpu" else digest({"key": key, "device": where})
 
 
 def _file_sha(path: Path) -> str:
@@ -417,14 +452,15 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    """Signal vs stand-alone mIoU, one panel per (condition, weight-sharing signal)."""
+    """Signal vs stand-alone mIoU (mean of the seeds trained, bar: their spread), one panel
+    per (condition, signal)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = [(cond, name, r) for cond, c in result["conditions"].items()
-              for name, r in c["signals"].items() if ":ws" in name]
+              for name, r in c["signals"].items()]
     if not panels:
         return
     cols = 4
@@ -433,11 +469,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
     for ax, (cond, name, r) in zip(axes.flat, panels, strict=False):
         c = result["conditions"][cond]
         sa = np.array(c["truth"]["miou"], dtype=float)
-        ax.errorbar(r["values"], sa.mean(0), yerr=np.abs(sa[0] - sa[1]) / 2, fmt="o", ms=3,
-                    alpha=0.7)
+        mean = np.array([x if x is not None else np.nan for x in c["standalone_mean"]])
+        ax.errorbar(r["values"], mean, yerr=np.nan_to_num(np.abs(sa[0] - sa[1]) / 2),
+                    fmt="o", ms=3, alpha=0.7)
         ax.set_title(f"{cond} / {name}\ntau {r['tau']:.2f} [{r['tau_ci'][0]:.2f}, "
                      f"{r['tau_ci'][1]:.2f}]", fontsize=8)
-        ax.set_xlabel("weight-sharing mIoU", fontsize=8)
+        ax.set_xlabel("weight-sharing mIoU" if ":ws" in name else name, fontsize=8)
         ax.set_ylabel("stand-alone mIoU (2 seeds)", fontsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")

@@ -37,13 +37,15 @@ search:
   warmup_epochs: 6
   search_epochs: 8
   batch_size: 16
-  train_mode: soft           # I2: soft | single-path
+  train_mode: soft           # I2: soft | single-path | sandwich
   calr: none                 # I2: none | seed | dynas
   momentum: shared           # I2: shared | seed | dynas
 
 pareto:
   strategy: baseline         # baseline (1,000 sampled, 100 evaluated) | zero-cost (I3)
   n_evaluate: 100
+  bn_recal_batches: 0        # N > 0: recompute each path's BatchNorm statistics on N training
+                             # batches before evaluating it (about 4x the evaluation time at 8)
 
 final:
   epochs: 15
