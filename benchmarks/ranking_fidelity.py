@@ -377,8 +377,13 @@ def summarise(t: dict[str, Any], rows: dict[str, dict[str, Any]]) -> dict[str, A
     mean = np.nanmean(full[:, done], axis=0)
     noise = np.abs(full[0, pairs] - full[1, pairs])
 
+    top = mean >= np.median(mean)  # where a budget's choice is actually made
+
     def entry(values: list[float]) -> dict[str, Any]:
-        return {**correlation(np.asarray(values)[done].tolist(), mean, 0), "values": values}
+        v = np.asarray(values)[done]
+        upper = correlation(v[top].tolist(), mean[top], 0)
+        return {**correlation(v.tolist(), mean, 0), "values": values,
+                "top_half": {"tau": upper["tau"], "tau_ci": upper["tau_ci"]}}
 
     table: dict[str, Any] = {}
     for name, row in rows.items():
@@ -389,6 +394,7 @@ def summarise(t: dict[str, Any], rows: dict[str, dict[str, Any]]) -> dict[str, A
         table[f"proxy:{name}"] = entry(scores)
     table["latency"] = entry(t["latency_ms"])
     sd = float(mean.std(ddof=1))
+    one_sd = float(noise.mean() / np.sqrt(2))  # std of one training, from |a - b|
     return {
         "archs_with_every_seed": int(pairs.sum()), "archs_trained": int(done.sum()),
         "trained": done.tolist(),
@@ -399,7 +405,11 @@ def summarise(t: dict[str, Any], rows: dict[str, dict[str, Any]]) -> dict[str, A
                    "seed_diff_mean": float(noise.mean()), "seed_diff_max": float(noise.max()),
                    # across-arch spread over one seed's noise (|a - b| / sqrt(2) estimates
                    # the std of one training)
-                   "snr": float(sd / max(noise.mean() / np.sqrt(2), 1e-12))},
+                   "snr": float(sd / max(one_sd, 1e-12)),
+                   "iqr": float(np.subtract(*np.percentile(mean, [75, 25]))),
+                   # architectures whose mean is within two noise standard deviations
+                   # (of a difference of means) of the best
+                   "within_noise_of_best": int((mean >= mean.max() - 2 * one_sd).sum())},
         "signals": table,
     }
 
@@ -442,11 +452,16 @@ def markdown(result: dict[str, Any]) -> str:
                   f"{s['seed_diff_mean']:.4f}, max {s['seed_diff_max']:.4f}; noise ceiling "
                   f"(seed vs seed) tau {n['tau']:.3f} [{n['tau_ci'][0]:.3f}, "
                   f"{n['tau_ci'][1]:.3f}], rho {n['rho']:.3f}", "",
-                  "| signal | Kendall tau [95% CI] | Spearman rho [95% CI] |", "|---|---|---|"]
+                  f"interquartile range {s['iqr']:.4f}; {s['within_noise_of_best']} archs "
+                  "within two noise standard deviations of the best", "",
+                  "| signal | Kendall tau [95% CI] | Spearman rho [95% CI] | tau, top half "
+                  "[95% CI] |", "|---|---|---|---|"]
         for name, r in c["signals"].items():
+            u = r["top_half"]
             lines.append(f"| {name} | {r['tau']:.3f} [{r['tau_ci'][0]:.3f}, "
                          f"{r['tau_ci'][1]:.3f}] | {r['rho']:.3f} [{r['rho_ci'][0]:.3f}, "
-                         f"{r['rho_ci'][1]:.3f}] |")
+                         f"{r['rho_ci'][1]:.3f}] | {u['tau']:.3f} [{u['tau_ci'][0]:.3f}, "
+                         f"{u['tau_ci'][1]:.3f}] |")
         lines.append("")
     return "\n".join(lines)
 
