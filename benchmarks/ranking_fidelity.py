@@ -490,7 +490,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax.set_title(f"{cond} / {name}\ntau {r['tau']:.2f} [{r['tau_ci'][0]:.2f}, "
                      f"{r['tau_ci'][1]:.2f}]", fontsize=8)
         ax.set_xlabel("weight-sharing mIoU" if ":ws" in name else name, fontsize=8)
-        ax.set_ylabel("stand-alone mIoU (2 seeds)", fontsize=8)
+        ax.set_ylabel("stand-alone mIoU (seed mean)", fontsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.tight_layout()
