@@ -50,7 +50,7 @@ from linas.config import RunConfig, load_config, stage_seeds
 from linas.latency import LUTLatencyModel, load_lut
 from linas.metrics_rank import bootstrap_ci, kendall_tau, spearman_rho
 from linas.progress import Reporter
-from linas.run.ablation_measures import standalone_miou
+from linas.run.ablation_measures import standalone_miou, stratified_choices
 from linas.run.final import digest
 from linas.space import Arch, SearchSpace
 
@@ -73,7 +73,6 @@ PROXY_NAMES = ("near", "params", "flops", "grad_norm")
 TRUTH_SECTIONS = ("seed", "data", "encoder", "final", "compute")
 SIGNAL_SECTIONS = ("seed", "data", "encoder", "devices", "search", "hypernet", "compute")
 N_REPLICATES = 2  # stand-alone trainings per architecture
-POOL = 4096
 ADAPT_ARCH = "Conv3x3_w50-Conv3x3_w50-Conv3x3_w50-Conv3x3_w50-Conv3x3_w50"
 ADAPT_EPOCHS = 3
 
@@ -105,12 +104,8 @@ def truth_archs(cfg: RunConfig, n: int) -> list[Arch]:
     a function of the config alone, so every session of a condition gets the same list."""
     dev = cfg.devices[0]
     model = LUTLatencyModel(load_lut(Path(str(dev.lut))), use_interactions=dev.use_interactions)
-    seed = stage_seeds(cfg.seed)["pareto"]
-    choices = np.array([a.choices for a in SearchSpace().sample_unique(POOL, seed)])
-    lat = model.predict(choices)
-    strata = np.array_split(np.argsort(lat, kind="stable"), n)
-    rng = np.random.default_rng(seed)
-    return [Arch(tuple(int(c) for c in choices[int(rng.choice(s))])) for s in strata]
+    rows = stratified_choices(model, n, stage_seeds(cfg.seed)["pareto"])
+    return [Arch(tuple(int(c) for c in row)) for row in rows]
 
 
 def replicate_seeds(run: Any) -> list[int]:

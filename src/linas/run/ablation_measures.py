@@ -103,12 +103,16 @@ def prepare_seed(plan: Plan, seed: int, rep: Reporter) -> SharedSeed:
 def truth_choices(plan: Plan, ctx: Context) -> np.ndarray:
     """One architecture per equal-count latency stratum (first device, full latency model)
     of a seeded pool, fastest first: the fixed ground-truth subset (K, 5)."""
-    model = LUTLatencyModel(next(iter(ctx.luts.values())))
-    choices = np.array([a.choices for a in SearchSpace().sample_unique(TRUTH_POOL,
-                                                                       plan.subset_seed)])
-    lat = model.predict(choices)
-    strata = np.array_split(np.argsort(lat, kind="stable"), plan.profile.truth_archs)
-    rng = np.random.default_rng(plan.subset_seed)
+    return stratified_choices(LUTLatencyModel(next(iter(ctx.luts.values()))),
+                              plan.profile.truth_archs, plan.subset_seed)
+
+
+def stratified_choices(model: LUTLatencyModel, n: int, seed: int) -> np.ndarray:
+    """One architecture per equal-count stratum of ``model``'s latency over a pool of
+    ``TRUTH_POOL`` distinct architectures drawn by ``seed``, fastest first (n, 5)."""
+    choices = np.array([a.choices for a in SearchSpace().sample_unique(TRUTH_POOL, seed)])
+    strata = np.array_split(np.argsort(model.predict(choices), kind="stable"), n)
+    rng = np.random.default_rng(seed)
     return choices[[int(rng.choice(s)) for s in strata]]
 
 

@@ -183,11 +183,15 @@ def refuse_changes(run: RunDir, stored: dict[str, Any], requested: dict[str, Any
     Raises:
         ConfigError: naming the changed keys, their old and new values, and the fix.
     """
-    changed = [k for k in config_diff(stored, requested) if not _added_default(k, stored,
-                                                                             requested)]
+    old, new = flatten(stored), flatten(requested)
+    defaults = flatten(RunConfig().to_dict())
+    # a key a newer version added (absent from the stored config) at its default is no
+    # change: the stored run behaved as the default does
+    changed = [k for k in config_diff(stored, requested)
+               if k in old or k.startswith("devices.") or k not in defaults
+               or defaults[k] != new.get(k)]
     refused = [k for k in changed if not k.startswith(allowed)]
     if refused:
-        old, new = flatten(stored), flatten(requested)
         shown = "; ".join(f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}"
                           for k in refused[:6])
         more = f" (+{len(refused) - 6} more)" if len(refused) > 6 else ""
@@ -195,15 +199,6 @@ def refuse_changes(run: RunDir, stored: dict[str, Any], requested: dict[str, Any
                           f"{more}); its results would not match. Rerun with --restart to "
                           "start over in it, or pass another --out")
     return changed
-
-
-def _added_default(key: str, stored: dict[str, Any], requested: dict[str, Any]) -> bool:
-    """A key that a newer version added to the config (absent from the stored one) holding
-    its default: the stored run behaved as the default does, so it is not a change."""
-    if key.startswith("devices.") or key in flatten(stored):
-        return False
-    defaults = flatten(RunConfig().to_dict())
-    return key in defaults and flatten(requested).get(key) == defaults[key]
 
 
 def clear_run(run: RunDir) -> None:
