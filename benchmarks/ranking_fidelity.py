@@ -52,7 +52,8 @@ from linas.metrics_rank import bootstrap_ci, kendall_tau, spearman_rho
 from linas.progress import Reporter
 from linas.run.ablation_measures import standalone_miou, stratified_choices
 from linas.run.final import digest
-from linas.space import Arch, SearchSpace
+from linas.space import OPS, Arch, SearchSpace, parse_choice
+from linas.supernet.ops import build_op
 
 REFERENCE_LUT = Path(__file__).resolve().parents[1].parent / "shared" / "reference-luts" / \
     "raspberrypi5.json"
@@ -406,7 +407,35 @@ def summarise(t: dict[str, Any], rows: dict[str, dict[str, Any]]) -> dict[str, A
                    # (of a difference of means) of the best
                    "within_noise_of_best": int((mean >= mean.max() - 2 * one_sd).sum())},
         "signals": table,
+        "by_layer_op": by_layer_op([a for a, d in zip(t["archs"], done, strict=True) if d],
+                                   mean),
     }
+
+
+def by_layer_op(archs: list[str], miou: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Mean stand-alone mIoU (and count) of the architectures having each op at each layer:
+    where in the space the accuracy differences live."""
+    out: dict[str, dict[str, Any]] = {}
+    for layer in range(5):
+        ops = [parse_choice(a.split("-")[layer])[0] for a in archs]
+        out[f"layer{layer + 1}"] = {
+            op: {"n": ops.count(op),
+                 "mean": float(np.mean([m for o, m in zip(ops, miou, strict=True) if o == op]))}
+            for op in OPS if op in ops}
+    return out
+
+
+def op_output_coverage(seed: int) -> dict[str, float]:
+    """Fraction of output pixels each bare decoder op writes (a pixel no tap reaches carries
+    only what follows: BN shift, projection): 1.0 for a dense op. Seeded random weights and
+    input; one layer-shaped example, 8 channels at 8x8 -> 16x16."""
+    torch.manual_seed(seed)
+    out = {}
+    with torch.no_grad():
+        for op in OPS:
+            y = build_op(op, 8, 8)(torch.randn(2, 8, 8, 8))
+            out[op] = float((y.abs().sum(dim=(0, 1)) > 0).float().mean())
+    return out
 
 
 def run_condition(cond: str, args: argparse.Namespace, log: Callable[[str], None]
@@ -457,7 +486,18 @@ def markdown(result: dict[str, Any]) -> str:
                          f"{r['tau_ci'][1]:.3f}] | {r['rho']:.3f} [{r['rho_ci'][0]:.3f}, "
                          f"{r['rho_ci'][1]:.3f}] | {u['tau']:.3f} [{u['tau_ci'][0]:.3f}, "
                          f"{u['tau_ci'][1]:.3f}] |")
+        lines += ["", "mean stand-alone mIoU (count) of the architectures with each op at each "
+                  "layer:", "", "| layer | " + " | ".join(OPS) + " |",
+                  "|---" * (len(OPS) + 1) + "|"]
+        for layer, cells in c["by_layer_op"].items():
+            lines.append(f"| {layer} | " + " | ".join(
+                f"{cells[op]['mean']:.3f} ({cells[op]['n']})" if op in cells else "-"
+                for op in OPS) + " |")
         lines.append("")
+    cover = result.get("op_output_coverage")
+    if cover:
+        lines += ["fraction of output pixels each bare op writes (1.0: dense): " + ", ".join(
+            f"{op} {f:.2f}" for op, f in cover.items()), ""]
     return "\n".join(lines)
 
 
@@ -534,6 +574,7 @@ def main() -> None:
     if a.part in ("truth", "signals"):
         log(f"part {a.part} done")
         return
+    result["op_output_coverage"] = op_output_coverage(0)
     result["cache"] = export_cache(result)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(a.out, result)
