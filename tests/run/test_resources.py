@@ -68,3 +68,8 @@ def test_search_memory_estimate_warns_before_an_out_of_memory_run(monkeypatch) -
     line = resources.search_memory_line(soft, 8, (480, 640), soft=True)
     assert "LIKELY OUT OF MEMORY" in line and "search.soft_epochs: 0" in line
     assert "OUT OF MEMORY" not in resources.search_memory_line(single, 8, (480, 640), False)
+    # the fixes named are those that apply: no soft-epoch advice to a single-path run, the
+    # momentum mode when it multiplies the optimizer states
+    line = resources.search_memory_line(soft, 8, (480, 640), soft=False, n_optimizers=21)
+    assert "search.momentum: shared" in line and "soft_epochs" not in line
+    assert "search.momentum" not in resources.search_memory_line(soft, 8, (480, 640), True)

@@ -138,14 +138,20 @@ def search_memory_bytes(net: Supernet, n_optimizers: int, batch: int, size: tupl
             + per_pixel * batch * size[0] * size[1])
 
 
-def search_memory_line(need: int, batch: int, size: tuple[int, int], soft: bool) -> str:
-    """One line: the estimate, the RAM available, and the fixes when it does not fit."""
+def search_memory_line(need: int, batch: int, size: tuple[int, int], soft: bool,
+                       n_optimizers: int = 1) -> str:
+    """One line: the estimate, the RAM available, and the fixes that apply to this run when
+    it does not fit."""
     avail = available_ram_bytes()
     kind = "soft" if soft else "single-path"
     line = (f"search memory: ~{need / GIB:.1f} GiB peak estimated ({kind} steps, batch {batch} "
             f"at {size[0]}x{size[1]})" + (f", {avail / GIB:.1f} GiB available" if avail else ""))
     if avail is not None and need > avail:
-        line += ("; LIKELY OUT OF MEMORY: lower search.batch_size, set search.soft_epochs: 0 "
-                 "or search.train_mode: single-path, a smaller data.size, or compute.device: "
-                 "cuda")
+        fixes = ["lower search.batch_size"]
+        if soft:
+            fixes.append("set search.soft_epochs: 0 or search.train_mode: single-path")
+        if n_optimizers > 1:
+            fixes.append(f"search.momentum: shared (one optimizer state, not {n_optimizers})")
+        fixes += ["a smaller data.size", "compute.device: cuda"]
+        line += "; LIKELY OUT OF MEMORY: " + ", ".join(fixes[:-1]) + ", or " + fixes[-1]
     return line

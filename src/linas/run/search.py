@@ -68,11 +68,12 @@ def report_memory(run: Run, search: Any) -> None:
     cfg = search.cfg
     soft = cfg.soft_epochs > 0 and cfg.train_mode == "soft" and cfg.search_epochs > 0
     batch = -(-cfg.batch_size // run.compute.world)
-    need = search_memory_bytes(search.net, len(search.fair.optimizers), batch, run.size, soft)
+    states = len(search.fair.optimizers)
+    need = search_memory_bytes(search.net, states, batch, run.size, soft)
     run.results["search_memory_estimate_bytes"] = need
     if run.compute.device.type != "cpu":
         return  # the model is of this CPU's host memory
-    line = search_memory_line(need, batch, run.size, soft)
+    line = search_memory_line(need, batch, run.size, soft, states)
     (run.rep.warn if "OUT OF MEMORY" in line else run.rep.info)(line)
 
 
