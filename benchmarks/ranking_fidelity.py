@@ -52,7 +52,7 @@ from linas.metrics_rank import bootstrap_ci, kendall_tau, spearman_rho
 from linas.progress import Reporter
 from linas.run.ablation_measures import standalone_miou, stratified_choices
 from linas.run.final import digest
-from linas.space import OPS, Arch, SearchSpace, parse_choice
+from linas.space import NUM_LAYERS, OPS, Arch, SearchSpace, parse_choice
 from linas.supernet.ops import build_op
 
 REFERENCE_LUT = Path(__file__).resolve().parents[1].parent / "shared" / "reference-luts" / \
@@ -416,7 +416,7 @@ def by_layer_op(archs: list[str], miou: np.ndarray) -> dict[str, dict[str, Any]]
     """Mean stand-alone mIoU (and count) of the architectures having each op at each layer:
     where in the space the accuracy differences live."""
     out: dict[str, dict[str, Any]] = {}
-    for layer in range(5):
+    for layer in range(NUM_LAYERS):
         ops = [parse_choice(a.split("-")[layer])[0] for a in archs]
         out[f"layer{layer + 1}"] = {
             op: {"n": ops.count(op),
