@@ -4,6 +4,7 @@ and small on-disk datasets (a folder dataset and an MVTec-AD tree) for end-to-en
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,9 +27,18 @@ def reference_luts() -> Path:
     return REFERENCE_LUTS
 
 
+# pytest-xdist runs the suite in one worker process per core (``-n auto`` in pyproject.toml):
+# each worker, and each `linas` process a test starts (through OMP_NUM_THREADS), gets its share
+# of the cores, so the workers do not oversubscribe the machine.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = max(1, min(2, (os.cpu_count() or 1) // _WORKERS))
+if _WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = str(THREADS)
+
+
 @pytest.fixture(autouse=True)
 def _torch_threads() -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
 
 
 def _check_device_result(out: Path, name: str, dev: dict[str, Any]) -> None:
