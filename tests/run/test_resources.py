@@ -60,10 +60,22 @@ def test_search_memory_estimate_warns_before_an_out_of_memory_run(monkeypatch) -
 
     net = Supernet(num_classes=3)
     net.freeze_encoder()
-    single = resources.search_memory_bytes(net, 1, 8, (480, 640), soft=False)
-    soft = resources.search_memory_bytes(net, 1, 8, (480, 640), soft=True)
+    single = resources.search_memory_bytes(net, 8, (480, 640), soft=False)
+    soft = resources.search_memory_bytes(net, 8, (480, 640), soft=True)
     assert 5 * resources.GIB < single < 10 * resources.GIB < 50 * resources.GIB < soft
-    assert resources.search_memory_bytes(net, 3, 8, (480, 640), soft=False) > single  # moments
+    # every extra optimizer state adds two moments of the weights it trains: all of them for
+    # seed (3 states); for dynas (21 states, one per op of layer 0) all but layer 0's other 20
+    # candidates, which hold most of the decoder's weights, unless soft steps train them all
+    params = sum(p.numel() * 4 for p in net.parameters() if p.requires_grad)
+    layer0 = sum(p.numel() * 4 for p in net.layers[0].parameters())
+    seed = resources.search_memory_bytes(net, 8, (480, 640), False, "seed")
+    assert seed - single == 2 * 2 * params
+    dynas = resources.search_memory_bytes(net, 8, (480, 640), False, "dynas")
+    assert dynas - single == 2 * (21 * (params - layer0) + layer0 - params)
+    assert single < seed < dynas < resources.search_memory_bytes(net, 8, (480, 640), False,
+                                                                 "dynas", split_layer=4)
+    assert resources.search_memory_bytes(net, 8, (480, 640), True, "dynas") - soft == \
+        2 * 20 * params
     monkeypatch.setattr(resources, "available_ram_bytes", lambda: 20 * resources.GIB)
     line = resources.search_memory_line(soft, 8, (480, 640), soft=True)
     assert "LIKELY OUT OF MEMORY" in line and "search.soft_epochs: 0" in line

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from linas._errors import ConfigError
+from linas.search.fair import MOMENTUM_MODES
 from linas.supernet import Supernet
 from linas.supernet.encoder import TAPS
 
@@ -127,15 +128,31 @@ PROCESS_BYTES = int(1.3 * GIB)
 ACTIVATION_BYTES_PER_PIXEL = {"single": 2_100, "soft": 42_000}
 
 
-def search_memory_bytes(net: Supernet, n_optimizers: int, batch: int, size: tuple[int, int],
-                        soft: bool) -> int:
-    """Estimated peak RSS of a search step: the process, every trainable weight's gradient
-    and Adam moments (per optimizer state of the momentum mode), and the step's activations
-    (the soft step's when the schedule has soft epochs)."""
-    params = sum(p.numel() * p.element_size() for p in net.parameters() if p.requires_grad)
+def search_memory_bytes(net: Supernet, batch: int, size: tuple[int, int], soft: bool,
+                        momentum: str = "shared", split_layer: int = 0) -> int:
+    """Estimated peak RSS of a search step: the process, every trainable weight's gradient,
+    the Adam moments of every optimizer state of the ``momentum`` mode, and the step's
+    activations (the soft step's when the schedule has soft epochs).
+
+    Adam creates a weight's moments on its first step, so a state holds moments only of the
+    weights it trains: every weight for ``shared`` and ``seed`` (any candidate can fall in any
+    state), but in ``dynas`` single-path steps state k trains only choice k of the split
+    layer, which is most of the decoder's weights when that layer is layer 0 (21 states at
+    the demo's 128x128, batch 16: 10.0 GiB estimated and ~9 GB seen, where counting 21 full
+    copies gave 28.6 GiB). A soft step trains every candidate through whichever state it
+    picks, so with soft epochs every state counts in full.
+    """
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    params = sum(p.numel() * p.element_size() for p in trainable)
+    rule = MOMENTUM_MODES.get(momentum)
+    moments = rule.n_states * params
+    if rule.pins_split_choice and not soft:
+        split = sum(p.numel() * p.element_size() for p in net.layers[split_layer].parameters()
+                    if p.requires_grad)
+        # state k: everything but the split layer, plus the split layer's choice k
+        moments = rule.n_states * (params - split) + split
     per_pixel = ACTIVATION_BYTES_PER_PIXEL["soft" if soft else "single"]
-    return (PROCESS_BYTES + params * (1 + 2 * n_optimizers)
-            + per_pixel * batch * size[0] * size[1])
+    return PROCESS_BYTES + params + 2 * moments + per_pixel * batch * size[0] * size[1]
 
 
 def search_memory_line(need: int, batch: int, size: tuple[int, int], soft: bool,

@@ -69,7 +69,7 @@ def report_memory(run: Run, search: Any) -> None:
     soft = cfg.soft_epochs > 0 and cfg.train_mode == "soft" and cfg.search_epochs > 0
     batch = -(-cfg.batch_size // run.compute.world)
     states = len(search.fair.optimizers)
-    need = search_memory_bytes(search.net, states, batch, run.size, soft)
+    need = search_memory_bytes(search.net, batch, run.size, soft, cfg.momentum, cfg.split_layer)
     run.results["search_memory_estimate_bytes"] = need
     if run.compute.device.type != "cpu":
         return  # the model is of this CPU's host memory

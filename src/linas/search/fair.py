@@ -59,6 +59,9 @@ class MomentumRule:
     n_states: int
     # (complexity table, choices (5,), split layer) -> state index in 0..n_states-1
     state_of: Callable[[ComplexityTable, np.ndarray, int], int]
+    # state k only ever trains choice k of the split layer (single-path steps): its Adam
+    # moments, created lazily, never cover the split layer's other candidates
+    pins_split_choice: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,8 @@ PATH_SAMPLERS.add("gumbel", PathSampler(True, _gumbel_path))
 MOMENTUM_MODES.add("shared", MomentumRule(1, lambda table, c, split: 0))
 MOMENTUM_MODES.add("seed", MomentumRule(3, lambda table, c, split: tercile_bin(
     float(table.flops_of(c)), table.flops_terciles)))
-MOMENTUM_MODES.add("dynas", MomentumRule(NUM_CHOICES, lambda table, c, split: int(c[split])))
+MOMENTUM_MODES.add("dynas", MomentumRule(NUM_CHOICES, lambda table, c, split: int(c[split]),
+                                           pins_split_choice=True))
 
 
 class FairTraining:
