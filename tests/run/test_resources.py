@@ -48,10 +48,18 @@ def test_checkpoint_without_disk_space_is_refused(monkeypatch, tmp_path):
     net.freeze_encoder()
     need = resources.checkpoint_bytes(net)
     assert 1.5 * resources.GIB < need < 2.5 * resources.GIB  # ~2 GB at any input size
+    # a checkpoint holds every optimizer state: 21 dynas states need ~9 GiB of disk, not ~2
+    dynas = resources.checkpoint_bytes(net, "dynas")
+    assert 8 * resources.GIB < dynas < 10 * resources.GIB
+    assert resources.checkpoint_bytes(net, "seed") == need + 2 * 2 * need // 3
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 0, need // 2))
     with pytest.raises(ConfigError, match="not enough space"):
         resources.check_checkpoint_disk(net, tmp_path / "ckpt")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 0, 2 * need))
+    assert resources.check_checkpoint_disk(net, tmp_path / "ckpt")[0] == need
+    with pytest.raises(ConfigError, match="not enough space"):
+        resources.check_checkpoint_disk(net, tmp_path / "ckpt", momentum="dynas")
 
 
 def test_search_memory_estimate_warns_before_an_out_of_memory_run(monkeypatch) -> None:

@@ -95,19 +95,49 @@ def _check_disk_cache(n_images: int, size: tuple[int, int], dtype: str, need: in
     return line
 
 
-def checkpoint_bytes(net: Supernet) -> int:
-    """Estimated size of the search checkpoint: trainable weights and Adam's two moments."""
-    params = sum(p.numel() * p.element_size() for p in net.parameters() if p.requires_grad)
-    return 3 * params
+def trainable_bytes(net: Supernet) -> int:
+    """Bytes of the supernet's trainable weights."""
+    return sum(p.numel() * p.element_size() for p in net.parameters() if p.requires_grad)
 
 
-def check_checkpoint_disk(net: Supernet, folder: Path) -> tuple[int, str]:
-    """(bytes, a one-line estimate) of the search checkpoint.
+def moment_bytes(net: Supernet, momentum: str = "shared", split_layer: int = 0,
+                 soft: bool = False) -> int:
+    """Bytes of Adam's two moments over every optimizer state of the ``momentum`` mode.
+
+    Adam creates a weight's moments on its first step, so a state holds moments only of the
+    weights it trains: every weight for ``shared`` and ``seed`` (any candidate can fall in any
+    state), but in ``dynas`` single-path steps state k trains only choice k of the split
+    layer, which is most of the decoder's weights when that layer is layer 0 (21 states at
+    the demo's 128x128, batch 16: a 10.0 GiB search estimated and ~9 GB seen, where counting
+    21 full copies gave 28.6 GiB). A soft step trains every candidate through whichever state
+    it picks, so with soft epochs every state counts in full.
+    """
+    params = trainable_bytes(net)
+    rule = MOMENTUM_MODES.get(momentum)
+    if not rule.pins_split_choice or soft:
+        return 2 * rule.n_states * params
+    split = sum(p.numel() * p.element_size() for p in net.layers[split_layer].parameters()
+                if p.requires_grad)
+    # state k: everything but the split layer, plus the split layer's choice k
+    return 2 * (rule.n_states * (params - split) + split)
+
+
+def checkpoint_bytes(net: Supernet, momentum: str = "shared", split_layer: int = 0,
+                     soft: bool = False) -> int:
+    """Estimated size of the search checkpoint: trainable weights and the Adam moments of
+    every optimizer state."""
+    return trainable_bytes(net) + moment_bytes(net, momentum, split_layer, soft)
+
+
+def check_checkpoint_disk(net: Supernet, folder: Path, momentum: str = "shared",
+                          split_layer: int = 0, soft: bool = False) -> tuple[int, str]:
+    """(bytes, a one-line estimate) of the search checkpoint (arguments of the search as
+    :func:`moment_bytes`).
 
     Raises:
         ConfigError: ``folder``'s disk lacks the space, with the figure needed.
     """
-    need = checkpoint_bytes(net)
+    need = checkpoint_bytes(net, momentum, split_layer, soft)
     folder.mkdir(parents=True, exist_ok=True)
     # an atomic write keeps the old checkpoint until the new one is complete: a whole new
     # copy must fit beside it
@@ -131,28 +161,11 @@ ACTIVATION_BYTES_PER_PIXEL = {"single": 2_100, "soft": 42_000}
 def search_memory_bytes(net: Supernet, batch: int, size: tuple[int, int], soft: bool,
                         momentum: str = "shared", split_layer: int = 0) -> int:
     """Estimated peak RSS of a search step: the process, every trainable weight's gradient,
-    the Adam moments of every optimizer state of the ``momentum`` mode, and the step's
-    activations (the soft step's when the schedule has soft epochs).
-
-    Adam creates a weight's moments on its first step, so a state holds moments only of the
-    weights it trains: every weight for ``shared`` and ``seed`` (any candidate can fall in any
-    state), but in ``dynas`` single-path steps state k trains only choice k of the split
-    layer, which is most of the decoder's weights when that layer is layer 0 (21 states at
-    the demo's 128x128, batch 16: 10.0 GiB estimated and ~9 GB seen, where counting 21 full
-    copies gave 28.6 GiB). A soft step trains every candidate through whichever state it
-    picks, so with soft epochs every state counts in full.
-    """
-    trainable = [p for p in net.parameters() if p.requires_grad]
-    params = sum(p.numel() * p.element_size() for p in trainable)
-    rule = MOMENTUM_MODES.get(momentum)
-    moments = rule.n_states * params
-    if rule.pins_split_choice and not soft:
-        split = sum(p.numel() * p.element_size() for p in net.layers[split_layer].parameters()
-                    if p.requires_grad)
-        # state k: everything but the split layer, plus the split layer's choice k
-        moments = rule.n_states * (params - split) + split
+    the Adam moments of the ``momentum`` mode's states (:func:`moment_bytes`), and the step's
+    activations (the soft step's when the schedule has soft epochs)."""
     per_pixel = ACTIVATION_BYTES_PER_PIXEL["soft" if soft else "single"]
-    return PROCESS_BYTES + params + 2 * moments + per_pixel * batch * size[0] * size[1]
+    return (PROCESS_BYTES + trainable_bytes(net) + moment_bytes(net, momentum, split_layer, soft)
+            + per_pixel * batch * size[0] * size[1])
 
 
 def search_memory_line(need: int, batch: int, size: tuple[int, int], soft: bool,

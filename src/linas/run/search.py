@@ -35,7 +35,8 @@ def run_search(run: Run, ctx: Context) -> Any:
     """Run (or resume, or load a finished) search; returns its state."""
     cfg, ckpt = search_config(run), run.dir.checkpoints / "search.pt"
     if not ckpt.is_file() and run.compute.main:
-        need, line = check_checkpoint_disk(ctx.net, run.dir.checkpoints)
+        need, line = check_checkpoint_disk(ctx.net, run.dir.checkpoints, cfg.momentum,
+                                           cfg.split_layer, soft_steps(cfg))
         run.rep.info(line)
         run.results["checkpoint_estimate_bytes"] = need
     ignore = run.results.get("ignore_index", 255)
@@ -62,11 +63,16 @@ def run_search(run: Run, ctx: Context) -> Any:
     return state
 
 
+def soft_steps(cfg: SearchConfig) -> bool:
+    """Whether the search's schedule has soft steps (every candidate trained at once)."""
+    return cfg.soft_epochs > 0 and cfg.train_mode == "soft" and cfg.search_epochs > 0
+
+
 def report_memory(run: Run, search: Any) -> None:
     """Print (and record) the estimated peak memory of the search's steps before they start;
     a warning, with the fixes, when it exceeds the available RAM (CPU runs)."""
     cfg = search.cfg
-    soft = cfg.soft_epochs > 0 and cfg.train_mode == "soft" and cfg.search_epochs > 0
+    soft = soft_steps(cfg)
     batch = -(-cfg.batch_size // run.compute.world)
     states = len(search.fair.optimizers)
     need = search_memory_bytes(search.net, batch, run.size, soft, cfg.momentum, cfg.split_layer)
