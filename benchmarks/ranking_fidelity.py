@@ -116,20 +116,28 @@ def replicate_seeds(run: Any) -> list[int]:
     return [base, *(int(s) for s in extra)]
 
 
-def adapted_encoder(cache: Path, lut: Path, log: Callable[[str], None]) -> Path:
+def adapted_encoder(cache: Path, lut: Path, log: Callable[[str], None]) -> tuple[Path, str]:
     """The task-adapted encoder: the random DenseNet121 fine-tuned end-to-end (with the fixed
     decoder ``ADAPT_ARCH``) for ``ADAPT_EPOCHS`` epochs of the final recipe on the training
-    split, saved as a state_dict (cached)."""
+    split, saved as a state_dict (cached), and its identity: the recipe's digest.
+
+    Results are keyed by the recipe, not by the file's bytes: another CPU's floating point
+    trains a file that differs in its last bits (as it does every stand-alone training, whose
+    results the cache already shares between CPUs), and keying by bytes would throw away
+    every result on a new machine. Cross-machine differences are measured in
+    ``benchmarks/README.md``."""
     from linas.distill import train_final
     from linas.run.final import own_splits
     from linas.supernet import save_encoder
 
-    path = cache / "adapted_encoder" / f"densenet121-{ADAPT_EPOCHS}ep.safetensors"
-    if path.is_file():
-        return path
-    start = time.perf_counter()
     cfg = config(base_profile(lut, "random"), {"encoder.finetune": True,
                                                "final.epochs": ADAPT_EPOCHS})
+    ident = digest({"arch": ADAPT_ARCH, "epochs": ADAPT_EPOCHS,
+                    "config": result_key(cfg, TRUTH_SECTIONS)})
+    path = cache / "adapted_encoder" / f"densenet121-{ADAPT_EPOCHS}ep-{ident}.safetensors"
+    if path.is_file():
+        return path, ident
+    start = time.perf_counter()
     with session_of(cache / "adapted_encoder" / "run", cfg) as (run, ctx):
         model = ctx.net.extract(Arch.parse(ADAPT_ARCH))
         splits = own_splits(run, ctx, model)
@@ -138,12 +146,12 @@ def adapted_encoder(cache: Path, lut: Path, log: Callable[[str], None]) -> Path:
                     compute=run.compute)
         save_encoder(model.encoder, path)
     log(f"adapted encoder: {ADAPT_EPOCHS} epochs in {time.perf_counter() - start:.0f} s")
-    return path
+    return path, ident
 
 
 def truth(root: Path, cfg: RunConfig, archs: list[Arch], log: Callable[[str], None],
-          warm: dict[str, Any], worker: int | None = None, train: bool = True
-          ) -> dict[str, Any]:
+          warm: dict[str, Any], worker: int | None = None, train: bool = True,
+          weights_id: str | None = None) -> dict[str, Any]:
     """Stand-alone mIoU of every architecture on every replicate seed, and the proxies, in
     :func:`work_order`: an interrupted run has the noise ceiling's pairs first, then one
     seed of as many architectures as it got to, spread over the latency range.
@@ -153,13 +161,14 @@ def truth(root: Path, cfg: RunConfig, archs: list[Arch], log: Callable[[str], No
     done nor claimed, and results are shared between the directories (same config, same cache
     keys). None: the main process (``truth``), which computes whatever is still missing.
     ``warm``: results of an earlier run by portable key (:func:`portable`), used as computed.
-    ``train`` False: report what is done, leave the rest NaN.
+    ``train`` False: report what is done, leave the rest NaN. ``weights_id``: see
+    :func:`portable`.
     """
     from linas.pareto.proxies import get_proxy, proxy_context
 
     start = time.perf_counter()
     own = root if worker is None else root.with_name(f"{root.name}-w{worker}")
-    key = result_key(cfg, TRUTH_SECTIONS)
+    key = result_key(cfg, TRUTH_SECTIONS, weights_id)
     items = root.parent / "standalone" / key  # one file per result, shared by all workers
     known = dict(warm.get(key, {}))
     with session_of(own, cfg) as (run, ctx):
@@ -260,7 +269,8 @@ def _alive(pid: int) -> bool:
 
 
 def signals(root: Path, cfg: RunConfig, archs: list[str], log: Callable[[str], None],
-            warm: dict[str, Any], train: bool = True) -> dict[str, Any] | None:
+            warm: dict[str, Any], train: bool = True, weights_id: str | None = None
+            ) -> dict[str, Any] | None:
     """Train (or resume, or load) the supernet of ``cfg``'s search stage; weight-sharing
     arch-val mIoU of ``archs`` without and with BN recalibration (cached in ``root``).
     ``train`` False: the cached result or None."""
@@ -268,7 +278,7 @@ def signals(root: Path, cfg: RunConfig, archs: list[str], log: Callable[[str], N
     from linas.search import evaluate_choices
 
     path = root / "ranking_signals.json"
-    key = digest({"archs": archs, "config": result_key(cfg, SIGNAL_SECTIONS)})
+    key = digest({"archs": archs, "config": result_key(cfg, SIGNAL_SECTIONS, weights_id)})
     if key in warm:
         return dict(warm[key])
     if path.is_file() and json.loads(path.read_text()).get("key") == key:
@@ -308,24 +318,26 @@ def hypernet_logprob(state: Any, device: Any, archs: list[str]) -> list[float]:
     return [float(sum(logp[i, c] for i, c in enumerate(Arch.parse(a).choices))) for a in archs]
 
 
-def portable(cfg: RunConfig, sections: tuple[str, ...]) -> str:
+def portable(cfg: RunConfig, sections: tuple[str, ...], weights_id: str | None = None) -> str:
     """The digest of the config ``sections`` a result depends on, file paths (LUTs, encoder
-    weights) replaced by the files' SHA-256: the same experiment in another checkout or on
-    another machine has the same key, and a change elsewhere in the config keeps it."""
+    weights) replaced by the files' SHA-256, or the encoder's by ``weights_id`` where given
+    (an encoder this script trains: its recipe): the same experiment in another checkout or
+    on another machine has the same key, and a change elsewhere in the config keeps it."""
     data = {k: v for k, v in cfg.to_dict().items() if k in sections}
     for dev in data.get("devices", []):
         if dev.get("lut"):
             dev["lut"] = _file_sha(Path(dev["lut"]))
     weights = data["encoder"]["weights"]  # every section list holds the encoder
     if weights not in ("random", "imagenet", "auto"):
-        data["encoder"]["weights"] = _file_sha(Path(weights))
+        data["encoder"]["weights"] = weights_id or _file_sha(Path(weights))
     return digest(data)
 
 
-def result_key(cfg: RunConfig, sections: tuple[str, ...]) -> str:
+def result_key(cfg: RunConfig, sections: tuple[str, ...], weights_id: str | None = None
+               ) -> str:
     """:func:`portable` plus where the training runs: results trained on a GPU (other
     numerics) never mix with CPU ones under one key."""
-    key = portable(cfg, sections)
+    key = portable(cfg, sections, weights_id)
     dev = cfg.compute.device
     where = "cuda" if dev.startswith("cuda") or (dev == "auto" and torch.cuda.is_available()) \
         else "cpu"
@@ -440,24 +452,27 @@ def op_output_coverage(seed: int) -> dict[str, float]:
 
 def run_condition(cond: str, args: argparse.Namespace, log: Callable[[str], None]
                   ) -> dict[str, Any]:
-    weights = "random"
-    if cond == "adapted":
-        weights = str(args.weights or adapted_encoder(args.cache, args.lut, log))
+    weights, ident = "random", None
+    if cond == "adapted" and args.weights:
+        weights = str(args.weights)
+    elif cond == "adapted":
+        path, ident = adapted_encoder(args.cache, args.lut, log)
+        weights = str(path)
     profile = base_profile(args.lut, weights)
     root = args.cache / cond
     archs = truth_archs(config(profile, {}), args.n_archs)
     log(f"[{cond}] encoder {weights}; {len(archs)} architectures")
-    out: dict[str, Any] = {"encoder_weights": weights}
+    out: dict[str, Any] = {"encoder_weights": weights, "encoder_recipe": ident}
     train = args.part != "report"
     if args.part in ("truth", "all", "report"):
         out["truth"] = truth(root / "truth", config(profile, {}), archs, log, args.warm,
-                             args.worker, train)
+                             args.worker, train, ident)
     if args.part in ("signals", "all", "report"):
         out["trainings"] = {}
         for name in args.trainings:
             log(f"[{cond}] supernet '{name}' {TRAININGS[name] or '(the demo)'}")
             row = signals(root / name, config(profile, TRAININGS[name]),
-                          [str(a) for a in archs], log, args.warm, train)
+                          [str(a) for a in archs], log, args.warm, train, ident)
             if row is not None:
                 out["trainings"][name] = row
     if args.part in ("all", "report"):
