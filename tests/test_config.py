@@ -91,6 +91,8 @@ def test_profile_lies_under_the_file(tmp_path):
     ("devices:\n  - {name: a, measure: {throughput_batches: [4, 8]}}\n",
      "devices.a.measure.throughput_batches = [4, 8]: give distinct batch sizes >= 1 that "
      "include 1"),
+    ("devices:\n  - {name: a, measure: {throughput_batches: [1, 8], throughput_images: 4}}\n",
+     "devices.a.measure.throughput_images = 4: must be at least the largest throughput batch"),
     ("data: {kind: folder}\n", "data.root is not set"),
     ("search: {strategy: hyper}\n", "hypernet"),
     ("search: {holdout: x}\n", "only the hypernet strategy"),

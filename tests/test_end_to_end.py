@@ -81,7 +81,9 @@ def test_every_device_gets_a_model_and_a_card(demo_run, check_device_result):
         check_card(out, name, card, measured_here=name == "this-cpu")
     local = on_disk["deploy"]["this-cpu"]
     thr = local["throughput"]
-    assert set(thr["seconds_by_batch"]) == {"1", "8"} and thr["images"] == 100  # quick profile
+    assert set(thr["seconds_by_batch"]) == {"1", "8"}  # the quick profile: 2 sizes,
+    assert thr["images"] == 100 and thr["images_timed"] == 16  # 16 images scaled to 100
+    assert "scaled from 16 timed" in (out / "deploy" / "this-cpu" / "card.md").read_text()
     assert local["measured_on"] and on_disk["deploy"]["orin"]["measured_on"] is None
     assert (out / "deploy" / "this-cpu" / "samples.npz").is_file()
     assert set(on_disk["timings_s"]) >= {"data", "search", "pareto", "final"}

@@ -68,8 +68,9 @@ class EncoderConfig:
 class MeasureConfig:
     """How a device measured on this machine is timed: its LUT (``warmup``/``repeat`` per
     entry, ``interactions`` fitted from ``fit_archs`` end-to-end runs) and its final model
-    (``e2e_warmup``/``e2e_repeat``; in torch also the C3 throughput of 100 images at each of
-    ``throughput_batches``, which must include 1)."""
+    (``e2e_warmup``/``e2e_repeat``; in torch also the C3 throughput at each of
+    ``throughput_batches``, which must include 1, timed on ``throughput_images`` images and
+    stated per 100: scaled when fewer are timed, as the quick profile does)."""
 
     runtime: str = "torch"
     device: str = "cpu"
@@ -81,6 +82,7 @@ class MeasureConfig:
     e2e_warmup: int = 10
     e2e_repeat: int = 50
     throughput_batches: tuple[int, ...] = (1, 2, 4, 8, 16)
+    throughput_images: int = 100
 
 
 @dataclass(frozen=True)
@@ -553,6 +555,9 @@ def _check_device(dev: DeviceConfig, where: str) -> None:
                           or len(set(batches)) != len(batches)):
         raise ConfigError(f"{where}: {key}.measure.throughput_batches = {list(batches)}: give "
                           "distinct batch sizes >= 1 that include 1, e.g. [1, 2, 4, 8, 16]")
+    if m is not None and m.throughput_images < max(batches):
+        raise ConfigError(f"{where}: {key}.measure.throughput_images = {m.throughput_images}: "
+                          f"must be at least the largest throughput batch ({max(batches)})")
 
 
 # ---- writing and comparing -------------------------------------------------------------------

@@ -101,7 +101,8 @@ def _config(root: Path) -> Path:
            "encoder": {"weights": "random"},
            "devices": [{"name": "cpu", "budget_ms": 1000.0, "measure": {
                "runtime": "torch", "threads": 1, "warmup": 1, "repeat": 3, "fit_archs": 12,
-               "e2e_warmup": 1, "e2e_repeat": 3, "throughput_batches": [1, 8]}},
+               "e2e_warmup": 1, "e2e_repeat": 3, "throughput_batches": [1, 8],
+               "throughput_images": 8}},
                {"name": "edge", "lut": str(lut), "budget_ms": 9.0}],
            "search": {"warmup_epochs": 1, "search_epochs": 1, "soft_epochs": 1,
                       "batch_size": 8},

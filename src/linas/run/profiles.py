@@ -24,5 +24,6 @@ QUICK: dict[str, Any] = {
     "devices.*.measure.fit_archs": 12,
     "devices.*.measure.e2e_warmup": 1,
     "devices.*.measure.e2e_repeat": 3,
-    "devices.*.measure.throughput_batches": [1, 8],  # 2 of the 5 sizes: most of a quick run
+    "devices.*.measure.throughput_batches": [1, 8],  # 2 of the 5 sizes, on 16 images
+    "devices.*.measure.throughput_images": 16,  # (100 at 2 sizes: half of a quick run)
 }
