@@ -133,7 +133,8 @@ def test_a_lut_measurement_killed_is_measured_again_never_read_half_done(tmp_pat
 
     cfg_path = write_config(tmp_path)
     cfg = yaml.safe_load(cfg_path.read_text())
-    cfg["devices"] = [{"name": "here", "measure": {"runtime": "torch", "threads": 1}}]
+    cfg["devices"] = [{"name": "here", "measure": {"runtime": "torch", "threads": 1,
+                                                   "interactions": "none"}}]  # table only
     cfg_path.write_text(yaml.safe_dump(cfg))
     for point in ("step:measuring LUT:5", "write:here.json"):
         killed = demo(tmp_path, cfg_path, point)
